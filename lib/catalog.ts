@@ -1,0 +1,177 @@
+/**
+ * An in-memory `Catalog`: virtual servers and their tools, resources and prompts.
+ *
+ * ```ts
+ * const catalog = createCatalog({
+ *   alpha: { tools: [{ name: 'echo', inputSchema: {...}, handler: ({ text }) => ... }] },
+ * });
+ * catalog.addTool('alpha', otherTool); // listeners registered with onChange() are told
+ * ```
+ */
+import { McpAffinityError, ErrorCodes } from './errors.js';
+import { DEFAULT_SERVER_ID_PATTERN } from './server-scope.js';
+import type {
+  Catalog,
+  McpScope,
+  PromptDefinition,
+  ResourceDefinition,
+  ResourceTemplateDefinition,
+  Scoped,
+  ToolDefinition,
+  VirtualServerDefinition,
+} from './types.js';
+import { describeValue } from './validations.js';
+
+const OWNER = 'createCatalog';
+
+interface ServerEntry {
+  tools: Scoped<ToolDefinition>[];
+  resources: Scoped<ResourceDefinition>[];
+  resourceTemplates: Scoped<ResourceTemplateDefinition>[];
+  prompts: Scoped<PromptDefinition>[];
+}
+
+type Kind = keyof ServerEntry;
+
+function fail(message: string): never {
+  throw new McpAffinityError(ErrorCodes.INVALID_OPTION, `${OWNER}: ${message}`);
+}
+
+function checkItem(serverId: string, kind: Kind, item: unknown): void {
+  const where = `servers.${serverId}.${kind}`;
+  if (typeof item !== 'object' || item === null) fail(`${where} received ${describeValue(item)}; expected an object.`);
+  const i = item as Record<string, unknown>;
+  const key = kind === 'resources' ? 'uri' : kind === 'resourceTemplates' ? 'uriTemplate' : 'name';
+  if (typeof i[key] !== 'string' || (i[key] as string).length === 0) fail(`${where} item has \`${key}\` ${describeValue(i[key])}; expected a non-empty string.`);
+  if (kind === 'tools') {
+    if (typeof i.handler !== 'function') fail(`${where}.${String(i.name)}.handler received ${describeValue(i.handler)}; expected a function (args, context) => CallToolResult.`);
+    const schema = i.inputSchema as Record<string, unknown> | undefined;
+    if (typeof schema !== 'object' || schema === null || schema.type !== 'object') {
+      fail(`${where}.${String(i.name)}.inputSchema received ${describeValue(schema)}; expected a JSON Schema object such as { type: 'object', properties: {} }.`);
+    }
+  }
+  const fn = kind === 'tools' ? 'handler' : kind === 'prompts' ? 'get' : 'read';
+  if (typeof i[fn] !== 'function') fail(`${where}.${String(i[key])}.${fn} received ${describeValue(i[fn])}; expected a function.`);
+}
+
+/** A `Catalog` held in memory, changeable at run time. */
+export class MemoryCatalog implements Catalog {
+  private readonly servers = new Map<string, ServerEntry>();
+  private readonly listeners = new Set<(serverId: string) => void>();
+  /** The unscoped view, rebuilt only when something changes. */
+  private all: ServerEntry | undefined;
+
+  constructor(servers: Readonly<Record<string, VirtualServerDefinition>> = {}) {
+    if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) {
+      fail(`expected an object of virtual servers such as { alpha: { tools: [...] } }, received ${describeValue(servers)}.`);
+    }
+    for (const [serverId, definition] of Object.entries(servers)) this.setServer(serverId, definition);
+  }
+
+  /** Adds or replaces a virtual server. */
+  setServer(serverId: string, definition: VirtualServerDefinition = {}): this {
+    if (!DEFAULT_SERVER_ID_PATTERN.test(serverId)) {
+      fail(`server id ${describeValue(serverId)} is not allowed; use 1 to 64 of [A-Za-z0-9_-], starting with a letter or digit.`);
+    }
+    const entry: ServerEntry = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
+    for (const kind of ['tools', 'resources', 'resourceTemplates', 'prompts'] as const) {
+      const items = definition[kind] ?? [];
+      if (!Array.isArray(items)) fail(`servers.${serverId}.${kind} received ${describeValue(items)}; expected an array.`);
+      for (const item of items) {
+        checkItem(serverId, kind, item);
+        (entry[kind] as unknown[]).push(Object.freeze({ ...item, serverId }));
+      }
+    }
+    const names = new Set<string>();
+    for (const tool of entry.tools) {
+      if (names.has(tool.name)) fail(`servers.${serverId}.tools has two tools named ${JSON.stringify(tool.name)}; names must be unique within a server.`);
+      names.add(tool.name);
+    }
+    this.servers.set(serverId, entry);
+    this.changed(serverId);
+    return this;
+  }
+
+  /** Removes a virtual server; its sessions then see nothing. */
+  deleteServer(serverId: string): this {
+    if (this.servers.delete(serverId)) this.changed(serverId);
+    return this;
+  }
+
+  /** Adds or replaces one tool of an existing server. */
+  addTool(serverId: string, tool: ToolDefinition): this {
+    const entry = this.entry(serverId);
+    checkItem(serverId, 'tools', tool);
+    entry.tools = [...entry.tools.filter((t) => t.name !== tool.name), Object.freeze({ ...tool, serverId })];
+    this.changed(serverId);
+    return this;
+  }
+
+  /** Removes one tool. */
+  removeTool(serverId: string, name: string): this {
+    const entry = this.entry(serverId);
+    entry.tools = entry.tools.filter((t) => t.name !== name);
+    this.changed(serverId);
+    return this;
+  }
+
+  hasServer(serverId: string): boolean {
+    return this.servers.has(serverId);
+  }
+
+  serverIds(): string[] {
+    return [...this.servers.keys()];
+  }
+
+  listTools(scope: McpScope): readonly Scoped<ToolDefinition>[] {
+    return this.view(scope).tools;
+  }
+
+  listResources(scope: McpScope): readonly Scoped<ResourceDefinition>[] {
+    return this.view(scope).resources;
+  }
+
+  listResourceTemplates(scope: McpScope): readonly Scoped<ResourceTemplateDefinition>[] {
+    return this.view(scope).resourceTemplates;
+  }
+
+  listPrompts(scope: McpScope): readonly Scoped<PromptDefinition>[] {
+    return this.view(scope).prompts;
+  }
+
+  onChange(listener: (serverId: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private entry(serverId: string): ServerEntry {
+    const entry = this.servers.get(serverId);
+    if (!entry) fail(`no virtual server ${JSON.stringify(serverId)}; create it with setServer() first.`);
+    return entry;
+  }
+
+  private view(scope: McpScope): ServerEntry {
+    if (scope.kind === 'server') return this.servers.get(scope.serverId) ?? { tools: [], resources: [], resourceTemplates: [], prompts: [] };
+    if (!this.all) {
+      const all: ServerEntry = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
+      for (const entry of this.servers.values()) {
+        all.tools.push(...entry.tools);
+        all.resources.push(...entry.resources);
+        all.resourceTemplates.push(...entry.resourceTemplates);
+        all.prompts.push(...entry.prompts);
+      }
+      this.all = all;
+    }
+    return this.all;
+  }
+
+  private changed(serverId: string): void {
+    this.all = undefined;
+    for (const listener of this.listeners) listener(serverId);
+  }
+}
+
+/** Builds an in-memory catalog from `{ serverId: { tools, resources, resourceTemplates, prompts } }`. */
+export function createCatalog(servers: Readonly<Record<string, VirtualServerDefinition>> = {}): MemoryCatalog {
+  return new MemoryCatalog(servers);
+}

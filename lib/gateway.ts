@@ -1,0 +1,72 @@
+/**
+ * `mcpAffinity`: the four middlewares, mounted in the only correct order, on an Express router
+ * for `/mcp` and `/servers/:serverId/mcp`.
+ */
+import type { RequestListener } from 'node:http';
+import express, { type ErrorRequestHandler, type Router } from 'express';
+import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError } from './errors.js';
+import { internalForwardGuard } from './internal-forward-guard.js';
+import { rpcDispatch } from './rpc-dispatch.js';
+import { serverScope, unknownServer } from './server-scope.js';
+import { sessionAffinity } from './session-affinity.js';
+import type { McpAffinityOptions, WorkerRecord } from './types.js';
+import { checkOptionsObject } from './validations.js';
+import { AFFINITY_WORKER_OPTIONS, AffinityWorker } from './worker.js';
+
+/** The router `mcpAffinity()` returns, with the worker it runs in. */
+export interface McpAffinityRouter extends Router {
+  /** This process's identity, store and owned sessions. */
+  readonly worker: AffinityWorker;
+  /**
+   * Starts this worker's internal listener with your app (so forwarded requests run the same
+   * chain) and registers the worker. Await it before taking traffic.
+   */
+  listen(app: RequestListener): Promise<WorkerRecord>;
+  /** Ends this worker's sessions, deregisters it and closes its listener, sockets and timers. */
+  close(): Promise<void>;
+}
+
+/** The endpoints the router serves. */
+export const MCP_PATHS = ['/mcp', '/servers/:serverId/mcp'];
+
+export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
+  checkOptionsObject('mcpAffinity', options, [
+    ...AFFINITY_WORKER_OPTIONS,
+    'catalog',
+    'bodyLimit',
+    'serverIdPattern',
+    'serverInfo',
+    'instructions',
+    'jsonResponse',
+  ]);
+  const { catalog, bodyLimit, serverIdPattern, serverInfo, instructions, jsonResponse, ...workerOptions } = options;
+  const worker = new AffinityWorker(workerOptions);
+  const router = express.Router() as McpAffinityRouter;
+
+  // serverScope comes after the affinity branch: a request served here and a request forwarded
+  // here by a peer both pass through it, so no path can skip the scoping step.
+  router.all(
+    MCP_PATHS,
+    sessionAffinity({ worker, bodyLimit }),
+    internalForwardGuard({ worker, bodyLimit }),
+    serverScope({ catalog, serverIdPattern, bodyLimit }),
+    rpcDispatch({ worker, catalog, serverInfo, instructions, jsonResponse }),
+  );
+  // `/servers//mcp`, `/servers/a/b/mcp`: never fall through to anything unscoped.
+  router.all(/^\/servers\/.*\/mcp\/?$/i, function unknownServerPath(_req, res) {
+    sendRpcError(res, unknownServer());
+  });
+  const errorHandler: ErrorRequestHandler = function mcpAffinityErrorHandler(error, _req, res, next) {
+    if (res.headersSent) return next(error);
+    worker.logger.error(`[express-mcp-affinity] unhandled error: ${String(error)}`);
+    sendRpcError(res, httpRpcError(500, JsonRpcCodes.INTERNAL_ERROR, ErrorCodes.INTERNAL, 'Internal error'));
+  };
+  router.use(errorHandler);
+
+  Object.defineProperties(router, {
+    worker: { value: worker, enumerable: true },
+    listen: { value: (app: RequestListener) => worker.listen(app) },
+    close: { value: () => worker.close() },
+  });
+  return router;
+}

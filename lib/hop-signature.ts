@@ -1,0 +1,124 @@
+/**
+ * The signature of a hop between workers: HMAC-SHA256 under a shared secret over everything that
+ * decides what the owner does with the request, so that a captured hop can be neither altered nor
+ * replayed, nor redirected to another worker.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const SIGNATURE_HEADER = 'x-mcp-affinity-signature';
+
+export interface HopFields {
+  readonly method: string;
+  /** Path and query exactly as the client sent them. */
+  readonly url: string;
+  readonly sessionId: string;
+  readonly targetWorkerId: string;
+  readonly sourceWorkerId: string;
+  /** Milliseconds since the epoch, on the signer's clock. */
+  readonly timestamp: number;
+  readonly nonce: string;
+  readonly body: Buffer;
+}
+
+export type HopRefusal =
+  | 'missing-signature'
+  | 'malformed-signature'
+  | 'bad-marker'
+  | 'repeated-header'
+  | 'wrong-target'
+  | 'stale'
+  | 'bad-signature'
+  | 'replayed';
+
+function mac(secret: string, fields: HopFields): Buffer {
+  const digest = createHash('sha256').update(fields.body).digest('hex');
+  const canonical = [
+    'v1',
+    fields.method.toUpperCase(),
+    fields.url,
+    fields.sessionId,
+    fields.targetWorkerId,
+    fields.sourceWorkerId,
+    String(fields.timestamp),
+    fields.nonce,
+    digest,
+  ].join('\n');
+  return createHmac('sha256', secret).update(canonical).digest();
+}
+
+/** The value of the signature header for a hop. */
+export function signHop(secret: string, fields: Omit<HopFields, 'timestamp' | 'nonce'>, now = Date.now()): string {
+  const full: HopFields = { ...fields, timestamp: now, nonce: randomBytes(16).toString('base64url') };
+  return `t=${full.timestamp},n=${full.nonce},to=${full.targetWorkerId},from=${full.sourceWorkerId},v1=${mac(secret, full).toString('base64url')}`;
+}
+
+const SIGNATURE_PATTERN = /^t=(\d{1,16}),n=([A-Za-z0-9_-]{16,64}),to=([A-Za-z0-9_-]{1,64}),from=([A-Za-z0-9_-]{1,64}),v1=([A-Za-z0-9_-]{43})$/;
+
+export interface ParsedSignature {
+  readonly timestamp: number;
+  readonly nonce: string;
+  readonly targetWorkerId: string;
+  readonly sourceWorkerId: string;
+  readonly mac: Buffer;
+}
+
+export function parseSignature(value: string): ParsedSignature | undefined {
+  const match = SIGNATURE_PATTERN.exec(value);
+  if (!match) return undefined;
+  return {
+    timestamp: Number(match[1]),
+    nonce: match[2]!,
+    targetWorkerId: match[3]!,
+    sourceWorkerId: match[4]!,
+    mac: Buffer.from(match[5]!, 'base64url'),
+  };
+}
+
+/** Whether any of `secrets` produced `signature.mac` over the request. Constant-time per secret. */
+export function macMatches(
+  secrets: readonly string[],
+  signature: ParsedSignature,
+  request: Pick<HopFields, 'method' | 'url' | 'sessionId' | 'body'>,
+): boolean {
+  const fields: HopFields = { ...request, ...signature };
+  let matched = false;
+  for (const secret of secrets) {
+    const expected = mac(secret, fields);
+    if (expected.length === signature.mac.length && timingSafeEqual(expected, signature.mac)) matched = true;
+  }
+  return matched;
+}
+
+/**
+ * Nonces seen within the clock window. A nonce outside the window is refused as stale before this
+ * cache is consulted, so entries can be dropped once they are older than the window.
+ */
+export class ReplayCache {
+  private readonly seen = new Map<string, number>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly windowMs: number) {
+    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(1000, windowMs));
+    this.sweeper.unref();
+  }
+
+  /** Records the nonce; returns `false` when it was already seen. */
+  remember(nonce: string, timestamp: number): boolean {
+    if (this.seen.has(nonce)) return false;
+    this.seen.set(nonce, timestamp + 2 * this.windowMs);
+    return true;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private sweep(now: number): void {
+    for (const [nonce, expiry] of this.seen) if (expiry < now) this.seen.delete(nonce);
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    this.seen.clear();
+  }
+}

@@ -1,0 +1,14 @@
+export { mcpAffinity, MCP_PATHS, type McpAffinityRouter } from './gateway.js';
+export { sessionAffinity, RECEIVED_BY_HEADER, SERVED_BY_HEADER, FORWARDED_HEADER } from './session-affinity.js';
+export { internalForwardGuard } from './internal-forward-guard.js';
+export { serverScope, DEFAULT_SERVER_ID_PATTERN } from './server-scope.js';
+export { rpcDispatch } from './rpc-dispatch.js';
+export { AffinityWorker, createAffinityWorker } from './worker.js';
+export { createCatalog, MemoryCatalog } from './catalog.js';
+export { MemoryStore } from './stores/memory-store.js';
+export { ClusterStore, setupClusterPrimary, type ClusterPrimary, type ClusterStoreOptions } from './stores/cluster-store.js';
+export { getScope, INTERNAL_HEADER, SESSION_HEADER } from './request-state.js';
+export { SIGNATURE_HEADER } from './hop-signature.js';
+export { ErrorCodes, JsonRpcCodes, McpAffinityError, type ErrorCode } from './errors.js';
+export type * from './types.js';
+export { newConnectionFetch } from './new-connection-fetch.js';

@@ -1,0 +1,87 @@
+/**
+ * `internalForwardGuard`: the only judge of whether a request is an internal hop.
+ *
+ * A request that carries `x-forwarded-internally` in any spelling, with any value, is let through
+ * only with a signature that a shared secret produced over this very request (method, path and
+ * query, session id, body digest), addressed to this worker, fresh within the clock window and
+ * never seen before. Anything else gets 403 and nothing behind the guard runs. The source address
+ * and `X-Forwarded-For` are never looked at: behind a same-host proxy every client is loopback.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler } from 'express';
+import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError } from './errors.js';
+import { SIGNATURE_HEADER, macMatches, parseSignature, type HopRefusal, type ParsedSignature } from './hop-signature.js';
+import {
+  INTERNAL_HEADER,
+  SESSION_HEADER,
+  claimsInternal,
+  isHttpRpcError,
+  readRawBody,
+  requestState,
+  singleHeader,
+} from './request-state.js';
+import { resolveBodyLimit, resolveWorkerOption } from './session-affinity.js';
+import type { InternalForwardGuardOptions } from './types.js';
+import { checkOptionsObject } from './validations.js';
+
+const OWNER = 'internalForwardGuard';
+
+function countRawHeader(req: IncomingMessage, name: string): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === name) count++;
+  return count;
+}
+
+export function internalForwardGuard(options: InternalForwardGuardOptions): RequestHandler {
+  checkOptionsObject(OWNER, options, ['worker', 'bodyLimit']);
+  const worker = resolveWorkerOption(OWNER, options.worker);
+  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+  const { logger } = worker;
+
+  /** Everything that can be judged without the body. */
+  function precheck(req: IncomingMessage, now: number): HopRefusal | ParsedSignature {
+    if (countRawHeader(req, INTERNAL_HEADER) !== 1 || countRawHeader(req, SIGNATURE_HEADER) > 1) return 'repeated-header';
+    if (req.headers[INTERNAL_HEADER] !== 'true') return 'bad-marker';
+    const value = req.headers[SIGNATURE_HEADER];
+    if (typeof value !== 'string') return 'missing-signature';
+    const signature = parseSignature(value);
+    if (!signature) return 'malformed-signature';
+    if (signature.targetWorkerId !== worker.workerId) return 'wrong-target';
+    if (Math.abs(now - signature.timestamp) > worker.maxClockSkewMs) return 'stale';
+    return signature;
+  }
+
+  function refuse(req: IncomingMessage, res: Parameters<RequestHandler>[1], reason: HopRefusal, detail = ''): void {
+    logger.warn(`[express-mcp-affinity] refused internal hop (${reason}) ${req.method} ${req.url}${detail}`);
+    sendRpcError(res, httpRpcError(403, JsonRpcCodes.SERVER_ERROR, ErrorCodes.HOP_REFUSED, 'Forbidden: not a valid internal request'));
+  }
+
+  return function internalForwardGuardMiddleware(req, res, next): void {
+    if (!claimsInternal(req)) return next();
+    const now = Date.now();
+    const checked = precheck(req, now);
+    if (typeof checked === 'string') {
+      const skew = checked === 'stale' ? `; clock difference ${now - (parseSignature(String(req.headers[SIGNATURE_HEADER]))?.timestamp ?? now)} ms exceeds ${worker.maxClockSkewMs} ms` : '';
+      return refuse(req, res, checked, skew);
+    }
+    readRawBody(req, bodyLimit).then(
+      (body) => {
+        const request = {
+          method: req.method ?? 'GET',
+          url: req.originalUrl ?? req.url ?? '/',
+          sessionId: singleHeader(req, SESSION_HEADER) ?? '',
+          body,
+        };
+        if (!macMatches(worker.secrets, checked, request)) return refuse(req, res, 'bad-signature');
+        // Remembered only once the MAC checked out, so forgeries cannot fill the cache.
+        if (!worker.replayCache.remember(checked.nonce, checked.timestamp)) return refuse(req, res, 'replayed');
+        requestState(req).verifiedHop = { sourceWorkerId: checked.sourceWorkerId };
+        next();
+      },
+      (error: unknown) => {
+        if (isHttpRpcError(error)) sendRpcError(res, error);
+        else res.destroy();
+      },
+    );
+  };
+}

@@ -1,0 +1,334 @@
+/**
+ * `rpcDispatch`: MCP over JSON-RPC 2.0, scoped to what `serverScope` decided.
+ *
+ * Each session gets the SDK's `StreamableHTTPServerTransport` and a low-level SDK `Server` whose
+ * handlers read the catalog on every request, through the session's scope. The SDK does the
+ * protocol (initialize, version negotiation, ping, SSE, notifications, DELETE); this file decides
+ * which session a request belongs to and what that session may see.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
+// The low-level Server, not McpServer: handlers here resolve the catalog per request and per
+// scope, where McpServer registers a fixed set of items up front.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  InitializeRequestSchema,
+  JSONRPCMessageSchema,
+  ListPromptsRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourcesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  PingRequestSchema,
+  ReadResourceRequestSchema,
+  isInitializeRequest,
+  type CallToolResult,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
+import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError, sessionNotFound, type HttpRpcError } from './errors.js';
+import { SESSION_HEADER, claimsInternal, requestState, singleHeader } from './request-state.js';
+import { SERVED_BY_HEADER, resolveWorkerOption } from './session-affinity.js';
+import type { Catalog, HandlerContext, McpScope, RpcDispatchOptions, Scoped, ToolDefinition } from './types.js';
+import { checkOptionsObject, invalidOption, requireObjectWith } from './validations.js';
+import type { OwnedSession } from './worker.js';
+
+const OWNER = 'rpcDispatch';
+export const PACKAGE_VERSION = '0.1.0';
+
+/** MCP's code for a resource that does not exist. */
+const RESOURCE_NOT_FOUND = -32002;
+
+/** Versions whose clients may send JSON-RPC batches; later versions removed them. */
+const BATCH_VERSIONS = new Set(['2024-11-05', '2025-03-26']);
+
+/** The schema of each request method this dispatcher serves, to answer bad params with -32602. */
+const REQUEST_SCHEMAS = new Map<string, { safeParse(value: unknown): { success: boolean; error?: { message: string } } }>([
+  ['initialize', InitializeRequestSchema],
+  ['ping', PingRequestSchema],
+  ['tools/list', ListToolsRequestSchema],
+  ['tools/call', CallToolRequestSchema],
+  ['resources/list', ListResourcesRequestSchema],
+  ['resources/read', ReadResourceRequestSchema],
+  ['resources/templates/list', ListResourceTemplatesRequestSchema],
+  ['prompts/list', ListPromptsRequestSchema],
+  ['prompts/get', GetPromptRequestSchema],
+]);
+
+/** A session this worker owns. */
+export interface DispatchSession extends OwnedSession {
+  readonly transport: StreamableHTTPServerTransport;
+  readonly server: Server;
+}
+
+export const scopeKey = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+function idOf(message: unknown): string | number | null {
+  const id = (message as { id?: unknown } | null)?.id;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
+}
+
+/** Checks each message with the SDK's schemas; the first problem found is returned. */
+export function checkMessages(messages: unknown, protocolVersion: string | undefined): HttpRpcError | undefined {
+  const list = Array.isArray(messages) ? messages : [messages];
+  if (Array.isArray(messages)) {
+    const version = protocolVersion ?? '2025-03-26';
+    if (!BATCH_VERSIONS.has(version)) {
+      return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not allowed in protocol version ${version}`);
+    }
+    if (messages.some(isInitializeRequest)) {
+      return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: initialize must be sent alone, not in a batch');
+    }
+  }
+  for (const message of list) {
+    if (!JSONRPCMessageSchema.safeParse(message).success) {
+      return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: not a JSON-RPC 2.0 message', { id: idOf(message) });
+    }
+    const method = (message as { method?: unknown }).method;
+    const schema = typeof method === 'string' && 'id' in (message as object) ? REQUEST_SCHEMAS.get(method) : undefined;
+    const parsed = schema?.safeParse(message);
+    if (parsed && !parsed.success) {
+      return httpRpcError(400, JsonRpcCodes.INVALID_PARAMS, ErrorCodes.INVALID_PARAMS, `Invalid params for ${String(method)}`, { id: idOf(message) });
+    }
+  }
+  return undefined;
+}
+
+export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
+  checkOptionsObject(OWNER, options, ['worker', 'catalog', 'serverInfo', 'instructions', 'jsonResponse']);
+  const worker = resolveWorkerOption(OWNER, options.worker);
+  requireObjectWith(OWNER, 'catalog', options.catalog, ['hasServer', 'listTools', 'listResources', 'listResourceTemplates', 'listPrompts'], 'pass the object returned by createCatalog(), or your own Catalog.');
+  const catalog: Catalog = options.catalog;
+  const info = options.serverInfo ?? { name: 'express-mcp-affinity', version: PACKAGE_VERSION };
+  if (typeof info !== 'object' || info === null || typeof info.name !== 'string' || typeof info.version !== 'string') {
+    throw invalidOption(OWNER, 'serverInfo', info, "expected { name: string, version: string }, such as { name: 'my-gateway', version: '1.0.0' }.");
+  }
+  const serverInfo = { ...info };
+  if (options.instructions !== undefined && typeof options.instructions !== 'string') {
+    throw invalidOption(OWNER, 'instructions', options.instructions, 'expected a string, or leave it unset.');
+  }
+  if (options.jsonResponse !== undefined && typeof options.jsonResponse !== 'boolean') {
+    throw invalidOption(OWNER, 'jsonResponse', options.jsonResponse, 'expected true or false.');
+  }
+  const { instructions, jsonResponse = false } = options;
+  const { logger } = worker;
+  const sessions = worker.sessions as Map<string, DispatchSession>;
+  const schemaValidator = new AjvJsonSchemaValidator();
+  const compiled = new WeakMap<object, JsonSchemaValidator<unknown>>();
+  const templates = new WeakMap<object, UriTemplate>();
+
+  // Sessions learn that their lists changed, on this worker; issue-wide fan-out is the store's job.
+  catalog.onChange?.((serverId) => {
+    for (const session of sessions.values()) {
+      if (session.scope === serverId || session.scope === '*') session.server.sendToolListChanged().catch(() => undefined);
+    }
+  });
+
+  function context(serverId: string, scope: McpScope, extra: Extra): HandlerContext {
+    const token = extra._meta?.progressToken;
+    return {
+      serverId,
+      scope,
+      sessionId: extra.sessionId,
+      workerId: worker.workerId,
+      signal: extra.signal,
+      sendProgress: async (progress, total, message) => {
+        if (token === undefined) return;
+        await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress, total, message } });
+      },
+    };
+  }
+
+  function validateArguments(tool: Scoped<ToolDefinition>, args: Record<string, unknown>): string | undefined {
+    let validate = compiled.get(tool.inputSchema);
+    if (!validate) compiled.set(tool.inputSchema, (validate = schemaValidator.getValidator(tool.inputSchema as JsonSchemaType)));
+    const result = validate(args);
+    return result.valid ? undefined : (result.errorMessage ?? 'arguments do not match the input schema');
+  }
+
+  function createServer(scope: McpScope): Server {
+    const server = new Server(serverInfo, {
+      capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
+      ...(instructions === undefined ? {} : { instructions }),
+    });
+
+    server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: catalog.listTools(scope).map(({ name, title, description, inputSchema, annotations }) => ({
+        name,
+        ...(title === undefined ? {} : { title }),
+        ...(description === undefined ? {} : { description }),
+        inputSchema: inputSchema as { type: 'object' },
+        ...(annotations === undefined ? {} : { annotations }),
+      })),
+    }));
+
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+      const { name } = request.params;
+      // Looked up inside the scope only: another server's tool does not exist here, and never runs.
+      const tool = catalog.listTools(scope).find((t) => t.name === name);
+      if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+      const args = (request.params.arguments ?? {}) as Record<string, unknown>;
+      const invalid = validateArguments(tool, args);
+      if (invalid) return { isError: true, content: [{ type: 'text', text: `Invalid arguments for tool ${name}: ${invalid}` }] };
+      try {
+        return await tool.handler(args, context(tool.serverId, scope, extra));
+      } catch (error) {
+        logger.error(`[express-mcp-affinity] tool ${tool.serverId}/${name} failed: ${String(error)}`);
+        return { isError: true, content: [{ type: 'text', text: `Tool ${name} failed: ${error instanceof Error ? error.message : String(error)}` }] };
+      }
+    });
+
+    server.setRequestHandler(ListResourcesRequestSchema, () => ({
+      resources: catalog.listResources(scope).map(({ uri, name, title, description, mimeType }) => ({
+        uri,
+        name,
+        ...(title === undefined ? {} : { title }),
+        ...(description === undefined ? {} : { description }),
+        ...(mimeType === undefined ? {} : { mimeType }),
+      })),
+    }));
+
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
+      resourceTemplates: catalog.listResourceTemplates(scope).map(({ uriTemplate, name, title, description, mimeType }) => ({
+        uriTemplate,
+        name,
+        ...(title === undefined ? {} : { title }),
+        ...(description === undefined ? {} : { description }),
+        ...(mimeType === undefined ? {} : { mimeType }),
+      })),
+    }));
+
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+      const { uri } = request.params;
+      const resource = catalog.listResources(scope).find((r) => r.uri === uri);
+      if (resource) return resource.read(context(resource.serverId, scope, extra));
+      for (const template of catalog.listResourceTemplates(scope)) {
+        let parsed = templates.get(template);
+        if (!parsed) templates.set(template, (parsed = new UriTemplate(template.uriTemplate)));
+        const variables = parsed.match(uri);
+        if (variables) return template.read(uri, variables, context(template.serverId, scope, extra));
+      }
+      throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${uri}`);
+    });
+
+    server.setRequestHandler(ListPromptsRequestSchema, () => ({
+      prompts: catalog.listPrompts(scope).map(({ name, title, description, arguments: args }) => ({
+        name,
+        ...(title === undefined ? {} : { title }),
+        ...(description === undefined ? {} : { description }),
+        ...(args === undefined ? {} : { arguments: [...args] }),
+      })),
+    }));
+
+    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+      const { name } = request.params;
+      const prompt = catalog.listPrompts(scope).find((p) => p.name === name);
+      if (!prompt) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+      const args = (request.params.arguments ?? {}) as Record<string, string>;
+      const missing = (prompt.arguments ?? []).filter((a) => a.required && args[a.name] === undefined).map((a) => a.name);
+      if (missing.length > 0) throw new McpError(ErrorCode.InvalidParams, `Missing required arguments for prompt ${name}: ${missing.join(', ')}`);
+      return prompt.get(args, context(prompt.serverId, scope, extra));
+    });
+
+    return server;
+  }
+
+  /** A new session, owned by this worker and bound to the scope it is initialized on. */
+  async function openSession(scope: McpScope): Promise<DispatchSession> {
+    const key = scopeKey(scope);
+    const server = createServer(scope);
+    let sessionId: string | undefined;
+    const forget = (): void => {
+      if (sessionId === undefined || !sessions.delete(sessionId)) return;
+      worker.store.releaseSession(sessionId, worker.workerId).catch((error: unknown) => logger.warn(`[express-mcp-affinity] releasing session failed: ${String(error)}`));
+    };
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => worker.newSessionId(),
+      enableJsonResponse: jsonResponse,
+      // Awaited by the SDK before the initialize response goes out: the session is routable by
+      // the time the client learns its id.
+      onsessioninitialized: async (id) => {
+        sessionId = id;
+        sessions.set(id, session);
+        try {
+          if (!(await worker.store.claimSession({ sessionId: id, workerId: worker.workerId, scope: key }))) {
+            logger.error(`[express-mcp-affinity] session id ${id} was already claimed`);
+          }
+        } catch (error) {
+          logger.warn(`[express-mcp-affinity] recording session ${id} failed (it is still served here): ${String(error)}`);
+        }
+      },
+      onsessionclosed: () => forget(),
+    });
+    const session: DispatchSession = {
+      scope: key,
+      transport,
+      server,
+      close: async () => {
+        forget();
+        await server.close();
+      },
+    };
+    transport.onclose = forget;
+    await server.connect(transport);
+    return session;
+  }
+
+  function fail(res: ServerResponse, error: HttpRpcError): void {
+    sendRpcError(res, error);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, scope: McpScope, messages: unknown): Promise<void> {
+    const sessionId = singleHeader(req, SESSION_HEADER);
+    if (sessionId !== undefined && sessionId !== '') {
+      const session = sessions.get(sessionId);
+      // A session exists only on the endpoint it was initialized on.
+      if (!session || session.scope !== scopeKey(scope)) return fail(res, sessionNotFound());
+      if (req.method === 'POST') {
+        const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
+        if (problem) return fail(res, problem);
+      }
+      return session.transport.handleRequest(req, res, messages);
+    }
+    if (req.method === 'POST') {
+      const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
+      if (problem) return fail(res, problem);
+      if (!Array.isArray(messages) && isInitializeRequest(messages)) {
+        const session = await openSession(scope);
+        return session.transport.handleRequest(req, res, messages);
+      }
+    }
+    fail(res, httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required'));
+  }
+
+  return function rpcDispatchMiddleware(req, res): void {
+    const state = requestState(req);
+    if (!state.scope) {
+      logger.error('[express-mcp-affinity] rpcDispatch ran without serverScope; mount serverScope before rpcDispatch (or use mcpAffinity(), which mounts both)');
+      return fail(res, httpRpcError(500, JsonRpcCodes.INTERNAL_ERROR, ErrorCodes.MISWIRED, 'Internal error: the gateway is misconfigured'));
+    }
+    if (claimsInternal(req) && !state.verifiedHop) {
+      logger.error('[express-mcp-affinity] rpcDispatch saw an unverified internal hop; mount internalForwardGuard before rpcDispatch');
+      return fail(res, httpRpcError(403, JsonRpcCodes.SERVER_ERROR, ErrorCodes.HOP_REFUSED, 'Forbidden: not a valid internal request'));
+    }
+    if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+      return fail(res, httpRpcError(405, JsonRpcCodes.SERVER_ERROR, ErrorCodes.METHOD_NOT_ALLOWED, 'Method not allowed', { headers: { allow: 'GET, POST, DELETE' } }));
+    }
+    if (worker.exposeWorkerHeaders) res.setHeader(SERVED_BY_HEADER, worker.workerId);
+    handle(req, res, state.scope, state.messages).catch((error: unknown) => {
+      logger.error(`[express-mcp-affinity] dispatch failed: ${String(error)}`);
+      if (!res.headersSent) fail(res, httpRpcError(500, JsonRpcCodes.INTERNAL_ERROR, ErrorCodes.INTERNAL, 'Internal error'));
+      else res.end();
+    });
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * `serverScope`: the path, and only the path, decides what a request may see.
+ *
+ * Mounted after `sessionAffinity`, it runs on every request a worker serves, whether the request
+ * came from a client or was forwarded by a peer. On `/servers/:serverId/mcp` it checks the id
+ * (pattern, then catalog), writes `params.server_id` into every JSON-RPC request of the body,
+ * overwriting whatever the client sent, and records the scope for `rpcDispatch`. On `/mcp` it
+ * removes any client-sent `params.server_id` and records the unscoped view.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler } from 'express';
+import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError, type HttpRpcError } from './errors.js';
+import { isHttpRpcError, readRawBody, requestState } from './request-state.js';
+import { resolveBodyLimit } from './session-affinity.js';
+import type { McpScope, ServerScopeOptions } from './types.js';
+import { checkOptionsObject, invalidOption, requireObjectWith } from './validations.js';
+
+const OWNER = 'serverScope';
+
+/** Letters, digits, `_` and `-`, starting with a letter or digit, at most 64 characters. */
+export const DEFAULT_SERVER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+const UNSCOPED: McpScope = Object.freeze({ kind: 'all' });
+
+export const unknownServer = (): HttpRpcError =>
+  httpRpcError(404, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.UNKNOWN_SERVER, 'Not found: no such virtual server');
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (!value) return false;
+  const type = value.split(';', 1)[0]!.trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+/** Rewrites `params.server_id` in place on every message that has a method (requests and notifications). */
+function applyScope(message: unknown, scope: McpScope): void {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return;
+  const m = message as Record<string, unknown>;
+  if (typeof m.method !== 'string') return;
+  if (scope.kind === 'server') {
+    if (typeof m.params !== 'object' || m.params === null || Array.isArray(m.params)) {
+      if (m.params === undefined || m.params === null) m.params = {};
+      else return; // not a JSON-RPC request the SDK would accept; rpcDispatch rejects it with -32600
+    }
+    (m.params as Record<string, unknown>).server_id = scope.serverId;
+  } else if (typeof m.params === 'object' && m.params !== null) {
+    delete (m.params as Record<string, unknown>).server_id;
+  }
+}
+
+/** Parses the body and applies the scope. Rejects with an `HttpRpcError`. */
+export async function parseScopedBody(req: IncomingMessage, bodyLimit: number, scope: McpScope): Promise<unknown> {
+  if (!isJsonContentType(req.headers['content-type'])) {
+    throw httpRpcError(415, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Media Type: Content-Type must be application/json');
+  }
+  const raw = await readRawBody(req, bodyLimit);
+  let messages: unknown;
+  try {
+    messages = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw httpRpcError(400, JsonRpcCodes.PARSE_ERROR, ErrorCodes.PARSE_ERROR, 'Parse error: the body is not valid JSON');
+  }
+  if (Array.isArray(messages)) {
+    if (messages.length === 0) throw httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: empty batch');
+    for (const message of messages) applyScope(message, scope);
+  } else {
+    applyScope(messages, scope);
+  }
+  return messages;
+}
+
+export function serverScope(options: ServerScopeOptions): RequestHandler {
+  checkOptionsObject(OWNER, options, ['catalog', 'serverIdPattern', 'bodyLimit']);
+  requireObjectWith(OWNER, 'catalog', options.catalog, ['hasServer', 'listTools'], 'pass the object returned by createCatalog(), or your own Catalog.');
+  const catalog = options.catalog;
+  if (options.serverIdPattern !== undefined && !(options.serverIdPattern instanceof RegExp)) {
+    throw invalidOption(OWNER, 'serverIdPattern', options.serverIdPattern, 'expected a RegExp anchored with ^ and $, such as /^[a-z0-9-]{1,32}$/.');
+  }
+  const pattern = options.serverIdPattern ?? DEFAULT_SERVER_ID_PATTERN;
+  if (!pattern.source.startsWith('^') || !pattern.source.endsWith('$') || pattern.global || pattern.sticky) {
+    throw invalidOption(OWNER, 'serverIdPattern', pattern, 'expected a RegExp anchored with ^ and $ and without the g or y flag, so that it matches the whole id.');
+  }
+  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+
+  return function serverScopeMiddleware(req, res, next): void {
+    const raw = (req.params as Record<string, string | undefined> | undefined)?.serverId;
+    let scope: McpScope;
+    if (raw === undefined) {
+      scope = UNSCOPED;
+    } else if (pattern.test(raw) && catalog.hasServer(raw)) {
+      scope = Object.freeze({ kind: 'server', serverId: raw });
+    } else {
+      // Never fall through to the unscoped endpoint.
+      return sendRpcError(res, unknownServer());
+    }
+    const state = requestState(req);
+    state.scope = scope;
+    if (req.method !== 'POST') return next();
+    parseScopedBody(req, bodyLimit, scope).then(
+      (messages) => {
+        state.messages = messages;
+        next();
+      },
+      (error: unknown) => {
+        if (isHttpRpcError(error)) sendRpcError(res, error);
+        else res.destroy();
+      },
+    );
+  };
+}

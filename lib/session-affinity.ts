@@ -1,0 +1,195 @@
+/**
+ * `sessionAffinity`: sends each request to the worker that owns its session.
+ *
+ * The owner's id is written in the session id, so finding it is a string split plus one
+ * `store.getWorker()` (answered from memory by the memory and cluster stores). A session this
+ * worker owns, a request without a session (initialize, sessionless protocols) and anything that
+ * already claims to be an internal hop go to `next()`: a hop is never forwarded again.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { NextFunction, RequestHandler } from 'express';
+import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError, sessionNotFound } from './errors.js';
+import { SIGNATURE_HEADER, signHop } from './hop-signature.js';
+import {
+  DEFAULT_BODY_LIMIT,
+  INTERNAL_HEADER,
+  SESSION_HEADER,
+  claimsInternal,
+  isHttpRpcError,
+  readRawBody,
+  singleHeader,
+} from './request-state.js';
+import type { SessionAffinityOptions, WorkerRecord } from './types.js';
+import { AffinityWorker } from './worker.js';
+import { checkOptionsObject, invalidOption, positiveInteger } from './validations.js';
+
+const OWNER = 'sessionAffinity';
+
+/** Response headers that name workers, when `exposeWorkerHeaders` is on. */
+export const RECEIVED_BY_HEADER = 'mcp-affinity-received-by';
+export const SERVED_BY_HEADER = 'mcp-affinity-served-by';
+export const FORWARDED_HEADER = 'mcp-affinity-forwarded';
+
+/** Headers that describe one connection, not the message (RFC 9110 §7.6.1); never copied across a hop. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  INTERNAL_HEADER,
+  SIGNATURE_HEADER,
+]);
+
+/** Errors that mean nobody listens at the owner's address any more: its process is gone. */
+const OWNER_GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH']);
+
+export function resolveWorkerOption(owner: string, worker: unknown): AffinityWorker {
+  if (!(worker instanceof AffinityWorker)) {
+    throw invalidOption(owner, 'worker', worker, 'expected the object returned by createAffinityWorker({ secret }); create one per process and pass it to every middleware.');
+  }
+  return worker;
+}
+
+export function resolveBodyLimit(owner: string, value: unknown): number {
+  return positiveInteger(owner, 'bodyLimit', value, DEFAULT_BODY_LIMIT);
+}
+
+function copyRequestHeaders(req: IncomingMessage): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = {};
+  const connectionTokens = new Set(
+    String(req.headers.connection ?? '')
+      .split(',')
+      .map((t) => t.trim().toLowerCase()),
+  );
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
+    headers[name] = value;
+  }
+  return headers;
+}
+
+function copyResponseHeaders(from: IncomingMessage, to: ServerResponse): void {
+  for (const [name, value] of Object.entries(from.headers)) {
+    if (value === undefined || (HOP_BY_HOP.has(name) && name !== 'content-length') || name === RECEIVED_BY_HEADER) continue;
+    to.setHeader(name, value);
+  }
+}
+
+export function sessionAffinity(options: SessionAffinityOptions): RequestHandler {
+  checkOptionsObject(OWNER, options, ['worker', 'bodyLimit']);
+  const worker = resolveWorkerOption(OWNER, options.worker);
+  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+  const { logger } = worker;
+
+  function sendToOwner(req: IncomingMessage, res: ServerResponse, owner: WorkerRecord, sessionId: string, body: Buffer, attempt: number): void {
+    const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const headers = copyRequestHeaders(req);
+    headers['content-length'] = body.length;
+    headers[INTERNAL_HEADER] = 'true';
+    headers[SIGNATURE_HEADER] = signHop(worker.secrets[0]!, {
+      method,
+      url,
+      sessionId,
+      targetWorkerId: owner.workerId,
+      sourceWorkerId: worker.workerId,
+      body,
+    });
+    const target = owner.socketPath ? { socketPath: owner.socketPath } : (() => {
+      const u = new URL(owner.internalUrl);
+      return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
+    })();
+    const upstream = http.request({ ...target, agent: worker.agent, method, path: url, headers });
+    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('owner timed out'), { code: 'MCP_FORWARD_TIMEOUT' })), worker.forwardTimeoutMs);
+
+    // The client went away: stop the owner's work too.
+    const onClientClose = (): void => {
+      if (!res.writableFinished) upstream.destroy();
+    };
+    res.on('close', onClientClose);
+
+    upstream.on('response', (answer) => {
+      clearTimeout(timer);
+      res.statusCode = answer.statusCode ?? 502;
+      copyResponseHeaders(answer, res);
+      if (worker.exposeWorkerHeaders) res.setHeader(FORWARDED_HEADER, 'true');
+      // Streamed, never buffered: each SSE event reaches the client as the owner writes it, and
+      // a stream's headers go out before its first event.
+      if (String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+      answer.on('aborted', () => res.destroy());
+      logger.debug?.(`[express-mcp-affinity] forwarded ${method} ${url} session=${sessionId} to=${owner.workerId} status=${res.statusCode}`);
+    });
+
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      res.off('close', onClientClose);
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
+      // A pooled connection the owner closed between requests: the request never reached it.
+      if (upstream.reusedSocket && error.code === 'ECONNRESET' && attempt === 0) {
+        sendToOwner(req, res, owner, sessionId, body, 1);
+        return;
+      }
+      if (error.code === 'MCP_FORWARD_TIMEOUT') {
+        logger.warn(`[express-mcp-affinity] owner ${owner.workerId} did not answer ${method} ${url} within ${worker.forwardTimeoutMs} ms`);
+        sendRpcError(res, httpRpcError(504, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_TIMEOUT, 'The session owner did not answer in time'));
+        return;
+      }
+      if (error.code && OWNER_GONE.has(error.code)) {
+        // The owner's process is gone, and the session with it: 404 makes the client start over.
+        logger.warn(`[express-mcp-affinity] owner ${owner.workerId} of session ${sessionId} is unreachable (${error.code}); answering 404`);
+        sendRpcError(res, sessionNotFound());
+        return;
+      }
+      logger.error(`[express-mcp-affinity] forward to ${owner.workerId} failed: ${error.message}`);
+      sendRpcError(res, httpRpcError(502, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_FAILED, 'The session owner could not be reached'));
+    });
+
+    upstream.end(body);
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, owner: WorkerRecord, sessionId: string): void {
+    readRawBody(req, bodyLimit).then(
+      (body) => sendToOwner(req, res, owner, sessionId, body, 0),
+      (error: unknown) => {
+        if (isHttpRpcError(error)) sendRpcError(res, error);
+        else res.destroy();
+      },
+    );
+  }
+
+  return function sessionAffinityMiddleware(req, res, next: NextFunction): void {
+    if (worker.exposeWorkerHeaders) res.setHeader(RECEIVED_BY_HEADER, worker.workerId);
+    // A hop (or a forgery of one) is never forwarded again; internalForwardGuard judges it.
+    if (claimsInternal(req)) return next();
+    const sessionId = singleHeader(req, SESSION_HEADER);
+    if (sessionId === undefined || sessionId === '') return next();
+    const ownerId = AffinityWorker.ownerOf(sessionId);
+    // Ours, or not an id any worker issued (rpcDispatch answers 404): serve here.
+    if (ownerId === undefined || ownerId === worker.workerId) return next();
+
+    const route = (owner: WorkerRecord | undefined): void => {
+      if (owner === undefined) sendRpcError(res, sessionNotFound());
+      else forward(req, res, owner, sessionId);
+    };
+    const found = worker.store.getWorker(ownerId);
+    if (found instanceof Promise) {
+      found.then(route, (error: unknown) => {
+        logger.error(`[express-mcp-affinity] store lookup for worker ${ownerId} failed: ${String(error)}`);
+        sendRpcError(res, httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session routing is unavailable; retry shortly', { headers: { 'retry-after': '1' } }));
+      });
+    } else {
+      route(found);
+    }
+  };
+}

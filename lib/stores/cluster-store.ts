@@ -1,0 +1,236 @@
+/**
+ * The embedded store for `node:cluster`: no external service.
+ *
+ * The primary keeps the table of workers and sessions and pushes the worker table to every worker
+ * whenever it changes (a worker registered, deregistered, or exited). Workers answer `getWorker`
+ * from their copy, so routing costs no IPC round trip; only claims (one per new session) ask the
+ * primary. When a worker process exits, the primary drops it and its sessions at once and tells
+ * the others, so its sessions answer 404 instead of being routed to a dead process.
+ */
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import { McpAffinityError, ErrorCodes } from '../errors.js';
+import type { SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+
+const TAG = 'express-mcp-affinity';
+
+type ToPrimary =
+  | { tag: typeof TAG; type: 'register'; worker: WorkerRecord }
+  | { tag: typeof TAG; type: 'deregister'; workerId: string }
+  | { tag: typeof TAG; type: 'claim'; requestId: number; record: SessionRecord }
+  | { tag: typeof TAG; type: 'get-session'; requestId: number; sessionId: string }
+  | { tag: typeof TAG; type: 'release'; sessionId: string; workerId: string };
+
+type ToWorker =
+  | { tag: typeof TAG; type: 'members'; members: WorkerRecord[] }
+  | { tag: typeof TAG; type: 'register-refused'; workerId: string; reason: string }
+  | { tag: typeof TAG; type: 'reply'; requestId: number; value: unknown };
+
+function isOurs<T extends { tag: string }>(message: unknown): message is T {
+  return typeof message === 'object' && message !== null && (message as { tag?: unknown }).tag === TAG;
+}
+
+export interface ClusterStoreOptions {
+  /**
+   * How long `registerWorker` and claims wait for the primary, in milliseconds.
+   * @default 5000
+   */
+  timeoutMs?: number;
+}
+
+/** The worker side of the embedded cluster store. Create it in a cluster worker. */
+export class ClusterStore implements SessionStore {
+  private members = new Map<string, WorkerRecord>();
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private nextRequestId = 1;
+  private readonly timeoutMs: number;
+  private registering: { workerId: string; resolve: () => void; reject: (e: Error) => void } | undefined;
+  private readonly onMessage = (message: unknown): void => this.receive(message);
+
+  constructor(options: ClusterStoreOptions = {}) {
+    if (!cluster.isWorker || typeof process.send !== 'function') {
+      throw new McpAffinityError(
+        ErrorCodes.INVALID_OPTION,
+        'ClusterStore: created outside a node:cluster worker; use it only in workers (the default store does this for you), or pass `store: new MemoryStore()` for a single process.',
+      );
+    }
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    process.on('message', this.onMessage);
+  }
+
+  private receive(message: unknown): void {
+    if (!isOurs<ToWorker>(message)) return;
+    if (message.type === 'members') {
+      this.members = new Map(message.members.map((m) => [m.workerId, m]));
+      if (this.registering && this.members.has(this.registering.workerId)) {
+        this.registering.resolve();
+        this.registering = undefined;
+      }
+    } else if (message.type === 'register-refused') {
+      this.registering?.reject(new McpAffinityError(ErrorCodes.INVALID_OPTION, `ClusterStore: the primary refused worker id ${message.workerId}: ${message.reason}`));
+      this.registering = undefined;
+    } else if (message.type === 'reply') {
+      const waiting = this.pending.get(message.requestId);
+      if (!waiting) return;
+      this.pending.delete(message.requestId);
+      clearTimeout(waiting.timer);
+      waiting.resolve(message.value);
+    }
+  }
+
+  private send(message: ToPrimary): void {
+    process.send!(message);
+  }
+
+  private ask(build: (requestId: number) => ToPrimary): Promise<unknown> {
+    const requestId = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, `ClusterStore: the primary did not answer within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(requestId, { resolve, reject, timer });
+      this.send(build(requestId));
+    });
+  }
+
+  registerWorker(worker: WorkerRecord): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.registering = undefined;
+        reject(
+          new McpAffinityError(
+            ErrorCodes.STORE_UNAVAILABLE,
+            `ClusterStore: the cluster primary did not acknowledge worker ${worker.workerId} within ${this.timeoutMs} ms; call setupClusterPrimary() in the primary before forking workers.`,
+          ),
+        );
+      }, this.timeoutMs);
+      this.registering = {
+        workerId: worker.workerId,
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+      this.send({ tag: TAG, type: 'register', worker });
+    });
+  }
+
+  async deregisterWorker(workerId: string): Promise<void> {
+    this.members.delete(workerId);
+    if (process.connected) this.send({ tag: TAG, type: 'deregister', workerId });
+  }
+
+  getWorker(workerId: string): WorkerRecord | undefined {
+    return this.members.get(workerId);
+  }
+
+  async claimSession(record: SessionRecord): Promise<boolean> {
+    return (await this.ask((requestId) => ({ tag: TAG, type: 'claim', requestId, record }))) === true;
+  }
+
+  async getSession(sessionId: string): Promise<SessionRecord | undefined> {
+    return ((await this.ask((requestId) => ({ tag: TAG, type: 'get-session', requestId, sessionId }))) ?? undefined) as SessionRecord | undefined;
+  }
+
+  async releaseSession(sessionId: string, workerId: string): Promise<void> {
+    if (process.connected) this.send({ tag: TAG, type: 'release', sessionId, workerId });
+  }
+
+  async close(): Promise<void> {
+    process.off('message', this.onMessage);
+    for (const { timer, reject } of this.pending.values()) {
+      clearTimeout(timer);
+      reject(new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, 'ClusterStore: closed'));
+    }
+    this.pending.clear();
+  }
+}
+
+/** What `setupClusterPrimary()` returns. */
+export interface ClusterPrimary {
+  /** The workers currently registered. */
+  workers(): WorkerRecord[];
+  /** The number of sessions recorded. */
+  sessionCount(): number;
+  /** Removes the primary's listeners. */
+  close(): void;
+}
+
+/**
+ * Call once in the cluster primary, before forking: it keeps the table of workers and sessions
+ * and tells every worker when a worker joins or dies.
+ */
+export function setupClusterPrimary(): ClusterPrimary {
+  if (!cluster.isPrimary) {
+    throw new McpAffinityError(ErrorCodes.INVALID_OPTION, 'setupClusterPrimary: called in a cluster worker; call it in the primary process, before cluster.fork().');
+  }
+  const members = new Map<string, { record: WorkerRecord; process: ClusterWorker }>();
+  const sessions = new Map<string, SessionRecord>();
+
+  const broadcast = (): void => {
+    const message: ToWorker = { tag: TAG, type: 'members', members: [...members.values()].map((m) => m.record) };
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker?.isConnected()) worker.send(message);
+    }
+  };
+
+  const forget = (workerId: string): void => {
+    if (!members.delete(workerId)) return;
+    for (const [id, record] of sessions) if (record.workerId === workerId) sessions.delete(id);
+    broadcast();
+  };
+
+  const onMessage = (worker: ClusterWorker, message: unknown): void => {
+    if (!isOurs<ToPrimary>(message)) return;
+    const reply = (requestId: number, value: unknown): void => {
+      if (worker.isConnected()) worker.send({ tag: TAG, type: 'reply', requestId, value } satisfies ToWorker);
+    };
+    switch (message.type) {
+      case 'register': {
+        const existing = members.get(message.worker.workerId);
+        if (existing && existing.process !== worker) {
+          worker.send({ tag: TAG, type: 'register-refused', workerId: message.worker.workerId, reason: 'another live worker already uses this id' } satisfies ToWorker);
+          return;
+        }
+        members.set(message.worker.workerId, { record: message.worker, process: worker });
+        broadcast();
+        return;
+      }
+      case 'deregister':
+        if (members.get(message.workerId)?.process === worker) forget(message.workerId);
+        return;
+      case 'claim': {
+        const owner = members.get(message.record.workerId);
+        const ok = owner?.process === worker && !sessions.has(message.record.sessionId);
+        if (ok) sessions.set(message.record.sessionId, message.record);
+        reply(message.requestId, ok);
+        return;
+      }
+      case 'get-session':
+        reply(message.requestId, sessions.get(message.sessionId) ?? null);
+        return;
+      case 'release':
+        if (sessions.get(message.sessionId)?.workerId === message.workerId && members.get(message.workerId)?.process === worker) {
+          sessions.delete(message.sessionId);
+        }
+        return;
+    }
+  };
+
+  const onExit = (worker: ClusterWorker): void => {
+    for (const [workerId, member] of members) if (member.process === worker) forget(workerId);
+  };
+
+  cluster.on('message', onMessage);
+  cluster.on('exit', onExit);
+  // 'disconnect' comes before 'exit' when the IPC channel closes first; forget as early as we can.
+  cluster.on('disconnect', onExit);
+
+  return {
+    workers: () => [...members.values()].map((m) => m.record),
+    sessionCount: () => sessions.size,
+    close: () => {
+      cluster.off('message', onMessage);
+      cluster.off('exit', onExit);
+      cluster.off('disconnect', onExit);
+    },
+  };
+}

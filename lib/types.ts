@@ -1,0 +1,315 @@
+/**
+ * Every public type of express-mcp-affinity, in one place.
+ *
+ * The options of each middleware are resolved once, when the middleware is created; the objects you
+ * pass are never mutated.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type {
+  CallToolResult,
+  GetPromptResult,
+  PromptArgument,
+  ReadResourceResult,
+  ToolAnnotations,
+} from '@modelcontextprotocol/sdk/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Logging
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Where the suite reports what it noticed. `console` and pino both fit. Silent by default.
+ */
+export type Logger = Pick<Console, 'info' | 'warn' | 'error'> & Partial<Pick<Console, 'debug'>>;
+
+// ---------------------------------------------------------------------------------------------
+// Scope
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a request may see. Set by `serverScope` from the path alone, read by `rpcDispatch`.
+ * - `{ kind: 'server', serverId }` on `/servers/:serverId/mcp`: only that virtual server's
+ *   tools, resources and prompts exist.
+ * - `{ kind: 'all' }` on `/mcp`: every virtual server's items.
+ */
+export type McpScope = { readonly kind: 'server'; readonly serverId: string } | { readonly kind: 'all' };
+
+// ---------------------------------------------------------------------------------------------
+// Catalog
+// ---------------------------------------------------------------------------------------------
+
+/** What a tool, resource or prompt handler is told about the request it serves. */
+export interface HandlerContext {
+  /** The virtual server the item belongs to. */
+  readonly serverId: string;
+  /** The scope of the session the request belongs to. */
+  readonly scope: McpScope;
+  /** The MCP session id, when the request belongs to a session. */
+  readonly sessionId: string | undefined;
+  /** The id of the worker executing the handler (the session's owner). */
+  readonly workerId: string;
+  /** Fires when the client cancels the request or goes away. */
+  readonly signal: AbortSignal;
+  /**
+   * Sends `notifications/progress` for this request. Does nothing when the client did not ask for
+   * progress (no `_meta.progressToken`).
+   */
+  sendProgress(progress: number, total?: number, message?: string): Promise<void>;
+}
+
+/** A JSON Schema object describing a tool's arguments. */
+export interface ToolInputSchema {
+  readonly type: 'object';
+  readonly properties?: Readonly<Record<string, object>>;
+  readonly required?: readonly string[];
+  readonly [keyword: string]: unknown;
+}
+
+/** A tool of a virtual server. */
+export interface ToolDefinition {
+  /** Unique within its virtual server. */
+  readonly name: string;
+  readonly title?: string;
+  readonly description?: string;
+  /** Arguments are validated against it before the handler runs. */
+  readonly inputSchema: ToolInputSchema;
+  readonly annotations?: ToolAnnotations;
+  readonly handler: (
+    args: Record<string, unknown>,
+    context: HandlerContext,
+  ) => CallToolResult | Promise<CallToolResult>;
+}
+
+/** A resource of a virtual server. */
+export interface ResourceDefinition {
+  readonly uri: string;
+  readonly name: string;
+  readonly title?: string;
+  readonly description?: string;
+  readonly mimeType?: string;
+  readonly read: (context: HandlerContext) => ReadResourceResult | Promise<ReadResourceResult>;
+}
+
+/** A resource template of a virtual server (listed by `resources/templates/list`). */
+export interface ResourceTemplateDefinition {
+  readonly uriTemplate: string;
+  readonly name: string;
+  readonly title?: string;
+  readonly description?: string;
+  readonly mimeType?: string;
+  /**
+   * Reads a concrete URI that matches the template; `variables` holds the template's expanded
+   * variables.
+   */
+  readonly read: (
+    uri: string,
+    variables: Record<string, string | string[]>,
+    context: HandlerContext,
+  ) => ReadResourceResult | Promise<ReadResourceResult>;
+}
+
+/** A prompt of a virtual server. */
+export interface PromptDefinition {
+  readonly name: string;
+  readonly title?: string;
+  readonly description?: string;
+  readonly arguments?: readonly PromptArgument[];
+  readonly get: (
+    args: Record<string, string>,
+    context: HandlerContext,
+  ) => GetPromptResult | Promise<GetPromptResult>;
+}
+
+/** A catalog item with the virtual server it belongs to. */
+export type Scoped<T> = T & { readonly serverId: string };
+
+/** Everything one virtual server exposes. */
+export interface VirtualServerDefinition {
+  readonly tools?: readonly ToolDefinition[];
+  readonly resources?: readonly ResourceDefinition[];
+  readonly resourceTemplates?: readonly ResourceTemplateDefinition[];
+  readonly prompts?: readonly PromptDefinition[];
+}
+
+/**
+ * The source of truth for what each virtual server exposes. `createCatalog()` builds one in
+ * memory; implement this interface to back it with anything else.
+ *
+ * Every list method receives the request's scope and must return only the items inside it.
+ */
+export interface Catalog {
+  /** Whether a virtual server with this id exists. */
+  hasServer(serverId: string): boolean;
+  listTools(scope: McpScope): readonly Scoped<ToolDefinition>[];
+  listResources(scope: McpScope): readonly Scoped<ResourceDefinition>[];
+  listResourceTemplates(scope: McpScope): readonly Scoped<ResourceTemplateDefinition>[];
+  listPrompts(scope: McpScope): readonly Scoped<PromptDefinition>[];
+  /**
+   * Subscribes to changes of a virtual server's items; returns the unsubscribe function.
+   * Optional: used to tell sessions that their lists changed.
+   */
+  onChange?(listener: (serverId: string) => void): () => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers and stores
+// ---------------------------------------------------------------------------------------------
+
+/** A worker as its peers see it. */
+export interface WorkerRecord {
+  /** Unique per process; created after fork. Contains only `[A-Za-z0-9_-]`. */
+  readonly workerId: string;
+  /** Where peers reach this worker's internal listener, e.g. `http://127.0.0.1:41234`. */
+  readonly internalUrl: string;
+  /** Unix socket path, when the internal listener is a socket rather than a TCP port. */
+  readonly socketPath?: string;
+}
+
+/** Who owns a session, and which endpoint it was initialized on. */
+export interface SessionRecord {
+  readonly sessionId: string;
+  readonly workerId: string;
+  /** `'*'` for the unscoped `/mcp` endpoint, otherwise the virtual server id. */
+  readonly scope: string;
+}
+
+/**
+ * Shared knowledge of the gateway's workers and sessions.
+ *
+ * Routing reads the owner from the session id (the owner writes its worker id into every id it
+ * issues) and resolves it through `getWorker`, so a worker serves its own sessions without calling
+ * the store at all, and needs one `getWorker` per remote owner. Session records make claims
+ * atomic and let a dead worker's sessions be cleaned up.
+ *
+ * Methods may answer synchronously; the hot path takes advantage of that.
+ */
+export interface SessionStore {
+  /** Announces this worker to its peers. Resolves when peers can route to it. */
+  registerWorker(worker: WorkerRecord): Promise<void>;
+  /** Removes this worker and every session it owns. */
+  deregisterWorker(workerId: string): Promise<void>;
+  /** The live worker with this id, or `undefined` when it is unknown or gone. */
+  getWorker(workerId: string): WorkerRecord | undefined | Promise<WorkerRecord | undefined>;
+  /** Records a new session. Resolves `false`, changing nothing, when the id is already taken. */
+  claimSession(record: SessionRecord): Promise<boolean>;
+  /** The session's record, or `undefined`. */
+  getSession(sessionId: string): SessionRecord | undefined | Promise<SessionRecord | undefined>;
+  /** Forgets the session when `workerId` owns it; otherwise does nothing. */
+  releaseSession(sessionId: string, workerId: string): Promise<void>;
+  /** Stops the store's own timers and listeners. Never closes a client it was given. */
+  close?(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+/** Options of `createAffinityWorker()`: the identity every middleware of one process shares. */
+export interface AffinityWorkerOptions {
+  /**
+   * The shared secret (at least 32 characters) that signs hops between workers, or several during
+   * a rotation: the first signs, any verifies.
+   */
+  secret: string | readonly string[];
+  /**
+   * Where workers and sessions are recorded.
+   * @default the embedded cluster store in a `node:cluster` worker, otherwise a new `MemoryStore`
+   */
+  store?: SessionStore;
+  /**
+   * This worker's id. Leave it unset: a random id is created in this process, after fork.
+   * @default `w` + 12 random hex digits
+   */
+  workerId?: string;
+  /**
+   * The internal listener, distinct from the public port; forwards go only there.
+   * `{ host, port }` listens on TCP (port 0 picks a free port, even in a cluster worker);
+   * `{ socketPath }` listens on a unix socket.
+   * @default { host: '127.0.0.1', port: 0 }
+   */
+  internal?: { host?: string; port?: number; advertisedHost?: string } | { socketPath: string };
+  /**
+   * Largest clock difference accepted on a signed hop, in milliseconds.
+   * @default 30000
+   */
+  maxClockSkewMs?: number;
+  /**
+   * How long a forward waits for the owner's response headers, in milliseconds.
+   * @default 30000
+   */
+  forwardTimeoutMs?: number;
+  /**
+   * Adds `mcp-affinity-received-by`, `mcp-affinity-served-by` and `mcp-affinity-forwarded`
+   * response headers, which name workers: useful in demos and tests, off in production.
+   * @default false
+   */
+  exposeWorkerHeaders?: boolean;
+  /** @default silent */
+  logger?: Logger;
+}
+
+/** Options shared by the middlewares that read the request body. */
+export interface BodyLimitOptions {
+  /**
+   * Largest accepted request body, in bytes; larger bodies get 413.
+   * @default 1048576 (1 MiB)
+   */
+  bodyLimit?: number;
+}
+
+/** Options of `sessionAffinity()`. */
+export interface SessionAffinityOptions extends BodyLimitOptions {
+  /** The worker this middleware runs in (from `createAffinityWorker()`). */
+  worker: import('./worker.js').AffinityWorker;
+}
+
+/** Options of `internalForwardGuard()`. */
+export interface InternalForwardGuardOptions extends BodyLimitOptions {
+  /** The worker this middleware runs in; its secrets, clock window and replay cache are used. */
+  worker: import('./worker.js').AffinityWorker;
+}
+
+/** Options of `serverScope()`. */
+export interface ServerScopeOptions extends BodyLimitOptions {
+  /** Tells which virtual servers exist; any other id gets 404. */
+  catalog: Catalog;
+  /**
+   * What a virtual server id may look like. Anything else gets 404.
+   * @default /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
+   */
+  serverIdPattern?: RegExp;
+}
+
+/** Options of `rpcDispatch()`. */
+export interface RpcDispatchOptions {
+  /** The worker this middleware runs in; sessions it creates are owned by it. */
+  worker: import('./worker.js').AffinityWorker;
+  /** What each virtual server exposes. */
+  catalog: Catalog;
+  /**
+   * Name and version announced in the `initialize` result.
+   * @default { name: 'express-mcp-affinity', version: the package version }
+   */
+  serverInfo?: { name: string; version: string; title?: string };
+  /** Text returned as `instructions` in the `initialize` result. @default none */
+  instructions?: string;
+  /**
+   * Answer POST requests with one JSON body instead of an SSE stream. Progress notifications
+   * are then not delivered.
+   * @default false
+   */
+  jsonResponse?: boolean;
+}
+
+/** Options of the composite `mcpAffinity()`. */
+export interface McpAffinityOptions
+  extends AffinityWorkerOptions,
+    BodyLimitOptions,
+    Pick<RpcDispatchOptions, 'serverInfo' | 'instructions' | 'jsonResponse'>,
+    Pick<ServerScopeOptions, 'serverIdPattern'> {
+  /** What each virtual server exposes. */
+  catalog: Catalog;
+}
+
+/** Headers of a request as Node parsed them. */
+export type Headers = IncomingHttpHeaders;

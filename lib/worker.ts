@@ -1,0 +1,206 @@
+/**
+ * One process's identity in the gateway: its worker id, its internal listener, the secrets that
+ * sign hops, the store, and the sessions it owns. The four middlewares of one process share one.
+ */
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import http, { type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ReplayCache } from './hop-signature.js';
+import { ClusterStore } from './stores/cluster-store.js';
+import { MemoryStore } from './stores/memory-store.js';
+import type { AffinityWorkerOptions, Logger, SessionStore, WorkerRecord } from './types.js';
+import { checkLogger, checkOptionsObject, invalidOption, positiveInteger, requireObjectWith } from './validations.js';
+
+const OWNER = 'createAffinityWorker';
+const WORKER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** 24 random bytes: 192 bits, beyond the 128 the session id must carry. */
+const SESSION_RANDOM_BYTES = 24;
+export const MIN_SECRET_LENGTH = 32;
+
+/** A session this worker owns, as the worker needs to know it. */
+export interface OwnedSession {
+  /** `'*'` for `/mcp`, otherwise the virtual server id. */
+  readonly scope: string;
+  close(): Promise<void>;
+}
+
+export const AFFINITY_WORKER_OPTIONS = [
+  'secret',
+  'store',
+  'workerId',
+  'internal',
+  'maxClockSkewMs',
+  'forwardTimeoutMs',
+  'exposeWorkerHeaders',
+  'logger',
+] as const;
+
+function resolveSecrets(value: unknown): string[] {
+  const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
+  if (!list || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH)) {
+    throw invalidOption(
+      OWNER,
+      'secret',
+      value,
+      `expected a string of at least ${MIN_SECRET_LENGTH} characters shared by every worker (or an array of them, newest first, while rotating); generate one with \`node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"\`.`,
+    );
+  }
+  return [...list];
+}
+
+type InternalListen = { kind: 'tcp'; host: string; port: number; advertisedHost: string } | { kind: 'socket'; socketPath: string };
+
+function resolveInternal(value: unknown): InternalListen {
+  if (value === undefined) return { kind: 'tcp', host: '127.0.0.1', port: 0, advertisedHost: '127.0.0.1' };
+  if (typeof value === 'object' && value !== null) {
+    const v = value as Record<string, unknown>;
+    if (typeof v.socketPath === 'string' && v.socketPath.length > 0) return { kind: 'socket', socketPath: v.socketPath };
+    const host = v.host ?? '127.0.0.1';
+    const port = v.port ?? 0;
+    const advertisedHost = v.advertisedHost ?? host;
+    if (
+      typeof host === 'string' &&
+      typeof advertisedHost === 'string' &&
+      typeof port === 'number' &&
+      Number.isInteger(port) &&
+      port >= 0 &&
+      port < 65536 &&
+      advertisedHost !== '0.0.0.0' &&
+      advertisedHost !== '::'
+    ) {
+      return { kind: 'tcp', host, port, advertisedHost };
+    }
+  }
+  throw invalidOption(
+    OWNER,
+    'internal',
+    value,
+    "expected { host?: string, port?: number, advertisedHost?: string } (port 0 picks a free port; advertisedHost must be an address peers can reach, not 0.0.0.0) or { socketPath: string }; leave it unset for 127.0.0.1 on a free port.",
+  );
+}
+
+/** The identity and shared state of one gateway process. Create it with `createAffinityWorker()`. */
+export class AffinityWorker {
+  readonly workerId: string;
+  /** Secrets, newest first: the first signs, any verifies. */
+  readonly secrets: readonly string[];
+  readonly store: SessionStore;
+  readonly logger: Logger;
+  readonly maxClockSkewMs: number;
+  readonly forwardTimeoutMs: number;
+  readonly exposeWorkerHeaders: boolean;
+  /** Keep-alive connections to peers, so a hop does not pay for a TCP handshake. */
+  readonly agent: http.Agent;
+  readonly replayCache: ReplayCache;
+  /** Sessions this worker owns, by id. Serving them needs no store call. */
+  readonly sessions = new Map<string, OwnedSession>();
+
+  private readonly ownsStore: boolean;
+  private readonly internal: InternalListen;
+  private internalServer: http.Server | undefined;
+  private record: WorkerRecord | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: AffinityWorkerOptions) {
+    checkOptionsObject(OWNER, options, AFFINITY_WORKER_OPTIONS);
+    this.secrets = resolveSecrets(options.secret);
+    if (options.workerId !== undefined && (typeof options.workerId !== 'string' || !WORKER_ID_PATTERN.test(options.workerId))) {
+      throw invalidOption(OWNER, 'workerId', options.workerId, 'expected 1 to 64 characters of [A-Za-z0-9_-]; leave it unset to get a random id created in this process.');
+    }
+    // Created here, in the running process, never inherited from a parent: forks get their own.
+    this.workerId = options.workerId ?? `w${randomBytes(6).toString('hex')}`;
+    if (options.store !== undefined) {
+      requireObjectWith(OWNER, 'store', options.store, ['registerWorker', 'deregisterWorker', 'getWorker', 'claimSession', 'getSession', 'releaseSession'], 'pass a MemoryStore, ClusterStore or RedisStore, or leave it unset.');
+    }
+    this.ownsStore = options.store === undefined;
+    this.store = options.store ?? (cluster.isWorker ? new ClusterStore() : new MemoryStore());
+    this.internal = resolveInternal(options.internal);
+    this.maxClockSkewMs = positiveInteger(OWNER, 'maxClockSkewMs', options.maxClockSkewMs, 30_000);
+    this.forwardTimeoutMs = positiveInteger(OWNER, 'forwardTimeoutMs', options.forwardTimeoutMs, 30_000);
+    if (options.exposeWorkerHeaders !== undefined && typeof options.exposeWorkerHeaders !== 'boolean') {
+      throw invalidOption(OWNER, 'exposeWorkerHeaders', options.exposeWorkerHeaders, 'expected true or false.');
+    }
+    this.exposeWorkerHeaders = options.exposeWorkerHeaders ?? false;
+    this.logger = checkLogger(OWNER, options.logger);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
+    this.replayCache = new ReplayCache(this.maxClockSkewMs);
+  }
+
+  /** A new session id owned by this worker: `<workerId>.<192 random bits>`. */
+  newSessionId(): string {
+    return `${this.workerId}.${randomBytes(SESSION_RANDOM_BYTES).toString('base64url')}`;
+  }
+
+  /** The worker id written into a session id, or `undefined` when the id is not one of ours. */
+  static ownerOf(sessionId: string): string | undefined {
+    const dot = sessionId.indexOf('.');
+    if (dot <= 0) return undefined;
+    const workerId = sessionId.slice(0, dot);
+    return WORKER_ID_PATTERN.test(workerId) ? workerId : undefined;
+  }
+
+  /** This worker's record once `listen()` resolved. */
+  get workerRecord(): WorkerRecord | undefined {
+    return this.record;
+  }
+
+  /**
+   * Starts the internal listener with the same request handler as the public one (your Express
+   * app), so a forwarded request runs the same chain, then registers this worker with the store.
+   */
+  async listen(handler: RequestListener): Promise<WorkerRecord> {
+    if (this.internalServer) throw new Error(`AffinityWorker ${this.workerId}: listen() was already called`);
+    const server = http.createServer(handler);
+    // Longer than the agent keeps idle sockets, so a peer never writes to a socket we just closed.
+    server.keepAliveTimeout = 65_000;
+    this.internalServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const onListening = (): void => (server.off('error', reject), resolve());
+      if (this.internal.kind === 'socket') server.listen({ path: this.internal.socketPath, exclusive: true }, onListening);
+      // exclusive: in a cluster worker, port 0 would otherwise be one port shared by all workers.
+      else server.listen({ host: this.internal.host, port: this.internal.port, exclusive: true }, onListening);
+    });
+    const internal = this.internal;
+    const record: WorkerRecord =
+      internal.kind === 'socket'
+        ? { workerId: this.workerId, internalUrl: 'http://localhost', socketPath: internal.socketPath }
+        : {
+            workerId: this.workerId,
+            internalUrl: `http://${internal.advertisedHost.includes(':') ? `[${internal.advertisedHost}]` : internal.advertisedHost}:${(server.address() as AddressInfo).port}`,
+          };
+    await this.store.registerWorker(record);
+    this.record = record;
+    this.logger.info(`[express-mcp-affinity] worker ${this.workerId} listening internally on ${record.socketPath ?? record.internalUrl}`);
+    return record;
+  }
+
+  /**
+   * Ends every session this worker owns, deregisters, and closes the internal listener, the
+   * peer connections and the timers. Safe to call more than once.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.store.deregisterWorker(this.workerId).catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`));
+      await Promise.allSettled([...this.sessions.values()].map((s) => s.close()));
+      this.sessions.clear();
+      const server = this.internalServer;
+      if (server) {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+      }
+      this.agent.destroy();
+      this.replayCache.close();
+      if (this.ownsStore) await this.store.close?.();
+    })();
+    return this.closing;
+  }
+}
+
+/** Creates the identity shared by the four middlewares of one process. */
+export function createAffinityWorker(options: AffinityWorkerOptions): AffinityWorker {
+  return new AffinityWorker(options);
+}
