@@ -1,0 +1,132 @@
+/**
+ * examples/multi-worker as a real node:cluster (three worker processes, embedded store), driven by
+ * the MCP SDK client with a new connection per request, so the primary spreads requests over the
+ * workers and most of them must cross to the session's owner.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { newConnectionFetch } from '../../lib/index';
+import { ROOT, startExampleCluster, type ExampleCluster } from '../helpers/example-cluster';
+
+const WORKERS = 3;
+
+interface Observed {
+  client: Client;
+  transport: StreamableHTTPClientTransport;
+  /** The worker that received each request (response header set by the receiving worker). */
+  receivedBy: string[];
+}
+
+async function connect(cluster: ExampleCluster, endpoint: string): Promise<Observed> {
+  const fetchNew = newConnectionFetch();
+  const receivedBy: string[] = [];
+  const transport = new StreamableHTTPClientTransport(new URL(endpoint, cluster.url), {
+    fetch: async (url, init) => {
+      const response = await fetchNew(url, init);
+      const receiver = response.headers.get('mcp-affinity-received-by');
+      if (receiver) receivedBy.push(receiver);
+      return response;
+    },
+  });
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport, receivedBy };
+}
+
+const whoami = async (session: Observed): Promise<{ workerId: string; pid: number }> => {
+  const result = await session.client.callTool({ name: 'whoami', arguments: {} });
+  return JSON.parse((result.content as Array<{ text: string }>)[0]!.text);
+};
+
+const toolNames = async (session: Observed): Promise<string[]> =>
+  (await session.client.listTools()).tools.map((t) => t.name).sort();
+
+describe('examples/multi-worker as a real cluster', () => {
+  let cluster: ExampleCluster;
+
+  beforeAll(async () => {
+    cluster = await startExampleCluster(WORKERS);
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test('requests cross workers; the owner always executes; scoping holds on every request', async () => {
+    const beta = await connect(cluster, '/servers/beta/mcp');
+    const owner = beta.transport.sessionId!.split('.')[0]!;
+    expect(cluster.workers.has(owner)).toBe(true);
+
+    for (let i = 0; i < 12; i++) {
+      expect((await whoami(beta)).workerId).toBe(owner);
+      expect(await toolNames(beta)).toEqual(['reverse', 'whoami']);
+    }
+    // Requests really landed on different workers, and most on one that is not the owner.
+    const receivers = new Set(beta.receivedBy);
+    expect(receivers.size).toBeGreaterThanOrEqual(2);
+    expect(beta.receivedBy.filter((w) => w !== owner).length).toBeGreaterThan(0);
+    for (const w of receivers) expect(cluster.workers.has(w)).toBe(true);
+
+    // Another server's tool does not exist in this session.
+    const foreign = await beta.client.callTool({ name: 'echo', arguments: { text: 'x' } }).then(
+      (r) => r,
+      (e: Error) => e,
+    );
+    expect(foreign instanceof Error ? foreign.message : JSON.stringify(foreign)).toMatch(/Unknown tool: echo/);
+
+    await beta.transport.terminateSession();
+    await beta.client.close();
+  });
+
+  test('regression: alpha’s tools/list answered through a non-owner is exactly alpha’s tools', async () => {
+    const alpha = await connect(cluster, '/servers/alpha/mcp');
+    const owner = alpha.transport.sessionId!.split('.')[0]!;
+    let crossed = 0;
+    for (let i = 0; i < 12; i++) {
+      expect(await toolNames(alpha)).toEqual(['add', 'echo']);
+      if (alpha.receivedBy.at(-1) !== owner) crossed++;
+    }
+    expect(crossed).toBeGreaterThan(0);
+    const unscoped = await connect(cluster, '/mcp');
+    expect(await toolNames(unscoped)).toEqual(['add', 'echo', 'reverse', 'whoami']);
+    await Promise.all([alpha.client.close(), unscoped.client.close()]);
+  });
+
+  test('npm run demo prints receiving and executing workers', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'examples/multi-worker/demo.mjs')], {
+      cwd: ROOT,
+      env: { ...process.env, MCP_URL: cluster.url, CALLS: '6' },
+    });
+    expect(stdout).toMatch(/tools\/list on beta: reverse, whoami/);
+    const calls = [...stdout.matchAll(/received by (\S+), executed by (\S+) /g)];
+    expect(calls).toHaveLength(6);
+    expect(new Set(calls.map((m) => m[2])).size).toBe(1);
+    expect(stdout).toMatch(/tools\/list on alpha, received by \S+, answered by owner \S+: echo, add\n/);
+  });
+
+  test('when the owner process dies its session answers 404 within a second, and re-initializing works', async () => {
+    const beta = await connect(cluster, '/servers/beta/mcp');
+    const owner = await whoami(beta);
+    const before = cluster.workers.size;
+    process.kill(owner.pid, 'SIGKILL');
+
+    const started = Date.now();
+    const error = await beta.client.listTools().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(error).toBeInstanceOf(StreamableHTTPError);
+    expect((error as StreamableHTTPError).code).toBe(404);
+
+    // The primary replaces the worker; a new session works and is never routed to the dead one.
+    await cluster.waitForWorkers(before + 1);
+    const again = await connect(cluster, '/servers/beta/mcp');
+    for (let i = 0; i < 6; i++) expect((await whoami(again)).workerId).not.toBe(owner.workerId);
+    await again.client.close();
+    await beta.client.close();
+  });
+});

@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface ExampleCluster {
+  readonly url: string;
+  readonly port: number;
+  readonly primary: ChildProcess;
+  /** workerId → pid of the workers announced so far (replacements included). */
+  readonly workers: Map<string, number>;
+  /** Everything the cluster printed. */
+  output(): string;
+  /** Resolves once `count` workers in total have announced themselves. */
+  waitForWorkers(count: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts `examples/multi-worker` (built package required: `npm run build`) as a real cluster. */
+export async function startExampleCluster(workers: number): Promise<ExampleCluster> {
+  const port = await freePort();
+  const primary = spawn(process.execPath, [path.join(ROOT, 'examples/multi-worker/server.mjs')], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), WORKERS: String(workers), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const announced = new Map<string, number>();
+  const waiters: Array<() => void> = [];
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString('utf8');
+    for (const match of output.matchAll(/worker (\S+) pid (\d+) ready/g)) announced.set(match[1]!, Number(match[2]));
+    for (const wake of waiters.splice(0)) wake();
+  };
+  primary.stdout!.on('data', onData);
+  primary.stderr!.on('data', onData);
+  const exited = new Promise<void>((resolve) => primary.once('exit', () => resolve()));
+
+  const cluster: ExampleCluster = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    primary,
+    workers: announced,
+    output: () => output,
+    async waitForWorkers(count, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (announced.size < count) {
+        if (Date.now() > deadline || primary.exitCode !== null) throw new Error(`cluster did not start ${count} workers; output:\n${output}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+    async stop() {
+      if (primary.exitCode === null && primary.signalCode === null) primary.kill('SIGTERM');
+      const timer = setTimeout(() => primary.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  await cluster.waitForWorkers(workers);
+  return cluster;
+}
