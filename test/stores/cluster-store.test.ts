@@ -1,0 +1,31 @@
+/**
+ * The embedded cluster store in a real node:cluster: registration, the pushed worker table, an
+ * atomic claim raced by two workers, a worker's death, and a duplicate worker id.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT } from '../helpers/example-cluster';
+
+test('ClusterStore across real worker processes', async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'test/fixtures/cluster-store-probe.mjs')], { cwd: ROOT, timeout: 20_000 });
+  const results = JSON.parse(stdout.trim().split('\n').pop()!);
+
+  expect(results.claims).toHaveLength(2);
+  for (const claim of results.claims) {
+    expect(claim.seesPeers).toBe(true);
+    expect(claim.own).toBe(true);
+  }
+  expect(results.claims.filter((c: { won: boolean }) => c.won)).toHaveLength(1);
+  expect(results.sessionsBeforeExit).toBe(3);
+
+  const [first, second] = ['first', 'second'].map((role) => results.claims.find((c: { role: string }) => c.role === role));
+  expect(results.afterExit.deadStillRoutable).toBe(false);
+  expect(results.afterExit.deadSession).toBeNull();
+  expect(results.afterExit.ownSession).toEqual({ sessionId: `${first.workerId}.own`, workerId: first.workerId, scope: '*' });
+  expect(results.afterExit.workersAfterExit).toEqual([first.workerId]);
+  // The dead worker's sessions went with it; the survivor's stayed.
+  expect(results.afterExit.sessionsAfterExit).toBe(second.won ? 1 : 2);
+
+  expect(results.duplicate.refused).toMatch(/refused worker id .*another live worker/);
+});
