@@ -41,23 +41,32 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
   ]);
   const { catalog, bodyLimit, serverIdPattern, serverInfo, instructions, jsonResponse, ...workerOptions } = options;
   const worker = new AffinityWorker(workerOptions);
+  let chain;
+  try {
+    // serverScope comes after the affinity branch: a request served here and a request forwarded
+    // here by a peer both pass through it, so no path can skip the scoping step.
+    chain = [
+      sessionAffinity({ worker, bodyLimit }),
+      internalForwardGuard({ worker, bodyLimit }),
+      serverScope({ catalog, serverIdPattern, bodyLimit }),
+      rpcDispatch({ worker, catalog, serverInfo, instructions, jsonResponse }),
+    ];
+  } catch (error) {
+    // A wrong option must not leave the worker's timers and listeners behind.
+    void worker.close();
+    throw error;
+  }
   const router = express.Router() as McpAffinityRouter;
-
-  // serverScope comes after the affinity branch: a request served here and a request forwarded
-  // here by a peer both pass through it, so no path can skip the scoping step.
-  router.all(
-    MCP_PATHS,
-    sessionAffinity({ worker, bodyLimit }),
-    internalForwardGuard({ worker, bodyLimit }),
-    serverScope({ catalog, serverIdPattern, bodyLimit }),
-    rpcDispatch({ worker, catalog, serverInfo, instructions, jsonResponse }),
-  );
+  router.all(MCP_PATHS, ...chain);
   // `/servers//mcp`, `/servers/a/b/mcp`: never fall through to anything unscoped.
   router.all(/^\/servers\/.*\/mcp\/?$/i, function unknownServerPath(_req, res) {
     sendRpcError(res, unknownServer());
   });
-  const errorHandler: ErrorRequestHandler = function mcpAffinityErrorHandler(error, _req, res, next) {
+  const errorHandler: ErrorRequestHandler = function mcpAffinityErrorHandler(error, req, res, next) {
     if (res.headersSent) return next(error);
+    const status = (error as { status?: unknown } | null)?.status;
+    // Express could not decode a path parameter (`/servers/%E0%A4%A/mcp`): no such server.
+    if ((error instanceof URIError || status === 400) && /^\/servers\//i.test(req.path)) return sendRpcError(res, unknownServer());
     worker.logger.error(`[express-mcp-affinity] unhandled error: ${String(error)}`);
     sendRpcError(res, httpRpcError(500, JsonRpcCodes.INTERNAL_ERROR, ErrorCodes.INTERNAL, 'Internal error'));
   };

@@ -12,3 +12,4 @@ export { SIGNATURE_HEADER } from './hop-signature.js';
 export { ErrorCodes, JsonRpcCodes, McpAffinityError, type ErrorCode } from './errors.js';
 export type * from './types.js';
 export { newConnectionFetch } from './new-connection-fetch.js';
+export { RedisStore, type RedisStoreOptions, type RedisStoreStats } from './stores/redis-store.js';

@@ -243,30 +243,36 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     return server;
   }
 
-  /** A new session, owned by this worker and bound to the scope it is initialized on. */
-  async function openSession(scope: McpScope): Promise<DispatchSession> {
+  /**
+   * A new session, owned by this worker and bound to the scope it is initialized on. Its id is
+   * claimed in the store before the SDK sees the request, so a store that cannot record it
+   * refuses the initialize (503) instead of creating a session no peer could route to.
+   */
+  async function openSession(req: IncomingMessage, res: ServerResponse, scope: McpScope, messages: unknown): Promise<void> {
     const key = scopeKey(scope);
+    const sessionId = worker.newSessionId();
+    let claimed: boolean;
+    try {
+      claimed = await worker.store.claimSession({ sessionId, workerId: worker.workerId, scope: key });
+    } catch (error) {
+      logger.error(`[express-mcp-affinity] could not record a new session: ${String(error)}`);
+      claimed = false;
+    }
+    if (!claimed) {
+      return fail(res, httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session store unavailable; retry shortly', { headers: { 'retry-after': '1' } }));
+    }
     const server = createServer(scope);
-    let sessionId: string | undefined;
     const forget = (): void => {
-      if (sessionId === undefined || !sessions.delete(sessionId)) return;
+      if (!sessions.delete(sessionId)) return;
       worker.store.releaseSession(sessionId, worker.workerId).catch((error: unknown) => logger.warn(`[express-mcp-affinity] releasing session failed: ${String(error)}`));
     };
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => worker.newSessionId(),
+      sessionIdGenerator: () => sessionId,
       enableJsonResponse: jsonResponse,
       // Awaited by the SDK before the initialize response goes out: the session is routable by
       // the time the client learns its id.
-      onsessioninitialized: async (id) => {
-        sessionId = id;
-        sessions.set(id, session);
-        try {
-          if (!(await worker.store.claimSession({ sessionId: id, workerId: worker.workerId, scope: key }))) {
-            logger.error(`[express-mcp-affinity] session id ${id} was already claimed`);
-          }
-        } catch (error) {
-          logger.warn(`[express-mcp-affinity] recording session ${id} failed (it is still served here): ${String(error)}`);
-        }
+      onsessioninitialized: () => {
+        sessions.set(sessionId, session);
       },
       onsessionclosed: () => forget(),
     });
@@ -281,7 +287,12 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     };
     transport.onclose = forget;
     await server.connect(transport);
-    return session;
+    await transport.handleRequest(req, res, messages);
+    if (!sessions.has(sessionId)) {
+      // The SDK refused the initialize (e.g. a wrong Accept header): nothing to keep.
+      await server.close();
+      await worker.store.releaseSession(sessionId, worker.workerId).catch(() => undefined);
+    }
   }
 
   function fail(res: ServerResponse, error: HttpRpcError): void {
@@ -298,15 +309,13 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
         const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
         if (problem) return fail(res, problem);
       }
+      worker.store.touchSession?.(sessionId, worker.workerId, session.scope);
       return session.transport.handleRequest(req, res, messages);
     }
     if (req.method === 'POST') {
       const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
       if (problem) return fail(res, problem);
-      if (!Array.isArray(messages) && isInitializeRequest(messages)) {
-        const session = await openSession(scope);
-        return session.transport.handleRequest(req, res, messages);
-      }
+      if (!Array.isArray(messages) && isInitializeRequest(messages)) return openSession(req, res, scope, messages);
     }
     fail(res, httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required'));
   }

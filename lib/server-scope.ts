@@ -68,6 +68,22 @@ export async function parseScopedBody(req: IncomingMessage, bodyLimit: number, s
   return messages;
 }
 
+/** Whether `source` has a `|` outside any group or character class (`^a|b$` anchors each side only). */
+function hasTopLevelAlternation(source: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+  }
+  return false;
+}
+
 export function serverScope(options: ServerScopeOptions): RequestHandler {
   checkOptionsObject(OWNER, options, ['catalog', 'serverIdPattern', 'bodyLimit']);
   requireObjectWith(OWNER, 'catalog', options.catalog, ['hasServer', 'listTools'], 'pass the object returned by createCatalog(), or your own Catalog.');
@@ -75,10 +91,17 @@ export function serverScope(options: ServerScopeOptions): RequestHandler {
   if (options.serverIdPattern !== undefined && !(options.serverIdPattern instanceof RegExp)) {
     throw invalidOption(OWNER, 'serverIdPattern', options.serverIdPattern, 'expected a RegExp anchored with ^ and $, such as /^[a-z0-9-]{1,32}$/.');
   }
-  const pattern = options.serverIdPattern ?? DEFAULT_SERVER_ID_PATTERN;
-  if (!pattern.source.startsWith('^') || !pattern.source.endsWith('$') || pattern.global || pattern.sticky) {
-    throw invalidOption(OWNER, 'serverIdPattern', pattern, 'expected a RegExp anchored with ^ and $ and without the g or y flag, so that it matches the whole id.');
+  const userPattern = options.serverIdPattern ?? DEFAULT_SERVER_ID_PATTERN;
+  if (!userPattern.source.startsWith('^') || !userPattern.source.endsWith('$') || hasTopLevelAlternation(userPattern.source) || userPattern.global || userPattern.sticky) {
+    throw invalidOption(
+      OWNER,
+      'serverIdPattern',
+      userPattern,
+      'expected a RegExp anchored with ^ and $ around the whole expression (group alternatives: /^(?:a|b)$/, not /^a|b$/) and without the g or y flag, so that it matches the whole id.',
+    );
   }
+  // Anchored once more around the whole source, so no pattern can match part of an id.
+  const pattern = new RegExp(`^(?:${userPattern.source})$`, userPattern.flags);
   const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
 
   return function serverScopeMiddleware(req, res, next): void {

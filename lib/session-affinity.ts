@@ -148,6 +148,7 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       if (error.code && OWNER_GONE.has(error.code)) {
         // The owner's process is gone, and the session with it: 404 makes the client start over.
         logger.warn(`[express-mcp-affinity] owner ${owner.workerId} of session ${sessionId} is unreachable (${error.code}); answering 404`);
+        worker.store.forgetWorker?.(owner.workerId);
         sendRpcError(res, sessionNotFound());
         return;
       }

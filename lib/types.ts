@@ -196,6 +196,13 @@ export interface SessionStore {
   getSession(sessionId: string): SessionRecord | undefined | Promise<SessionRecord | undefined>;
   /** Forgets the session when `workerId` owns it; otherwise does nothing. */
   releaseSession(sessionId: string, workerId: string): Promise<void>;
+  /**
+   * Called by the owner on every request of a session it serves, without waiting: a store with
+   * idle expiry slides it here, throttled, and never delays the request.
+   */
+  touchSession?(sessionId: string, workerId: string, scope: string): void;
+  /** Drops any cached address of a worker that a forward found gone. */
+  forgetWorker?(workerId: string): void;
   /** Stops the store's own timers and listeners. Never closes a client it was given. */
   close?(): Promise<void>;
 }

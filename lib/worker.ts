@@ -39,10 +39,12 @@ export const AFFINITY_WORKER_OPTIONS = [
 function resolveSecrets(value: unknown): string[] {
   const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
   if (!list || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH)) {
+    // Never echo a secret into an error message (and so into logs): describe it.
+    const received = typeof value === 'string' ? `a string of ${value.length} characters` : Array.isArray(value) ? `an array of ${value.length}` : value;
     throw invalidOption(
       OWNER,
       'secret',
-      value,
+      received,
       `expected a string of at least ${MIN_SECRET_LENGTH} characters shared by every worker (or an array of them, newest first, while rotating); generate one with \`node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"\`.`,
     );
   }
@@ -53,31 +55,25 @@ type InternalListen = { kind: 'tcp'; host: string; port: number; advertisedHost:
 
 function resolveInternal(value: unknown): InternalListen {
   if (value === undefined) return { kind: 'tcp', host: '127.0.0.1', port: 0, advertisedHost: '127.0.0.1' };
-  if (typeof value === 'object' && value !== null) {
-    const v = value as Record<string, unknown>;
-    if (typeof v.socketPath === 'string' && v.socketPath.length > 0) return { kind: 'socket', socketPath: v.socketPath };
-    const host = v.host ?? '127.0.0.1';
-    const port = v.port ?? 0;
-    const advertisedHost = v.advertisedHost ?? host;
-    if (
-      typeof host === 'string' &&
-      typeof advertisedHost === 'string' &&
-      typeof port === 'number' &&
-      Number.isInteger(port) &&
-      port >= 0 &&
-      port < 65536 &&
-      advertisedHost !== '0.0.0.0' &&
-      advertisedHost !== '::'
-    ) {
-      return { kind: 'tcp', host, port, advertisedHost };
-    }
+  if (typeof value !== 'object' || value === null) {
+    throw invalidOption(OWNER, 'internal', value, 'expected { host?, port?, advertisedHost? } or { socketPath }; leave it unset for 127.0.0.1 on a free port.');
   }
-  throw invalidOption(
-    OWNER,
-    'internal',
-    value,
-    "expected { host?: string, port?: number, advertisedHost?: string } (port 0 picks a free port; advertisedHost must be an address peers can reach, not 0.0.0.0) or { socketPath: string }; leave it unset for 127.0.0.1 on a free port.",
-  );
+  const v = value as Record<string, unknown>;
+  if (v.socketPath !== undefined) {
+    if (typeof v.socketPath === 'string' && v.socketPath.length > 0) return { kind: 'socket', socketPath: v.socketPath };
+    throw invalidOption(OWNER, 'internal.socketPath', v.socketPath, 'expected a file path such as /run/gateway/worker-1.sock.');
+  }
+  const host = v.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.length === 0) throw invalidOption(OWNER, 'internal.host', host, "expected an address to listen on, such as '127.0.0.1' or '10.0.0.5'.");
+  const port = v.port ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw invalidOption(OWNER, 'internal.port', port, 'expected an integer from 0 to 65535 (0 picks a free port, even in a cluster worker).');
+  }
+  const advertisedHost = v.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? undefined : host);
+  if (typeof advertisedHost !== 'string' || advertisedHost === '0.0.0.0' || advertisedHost === '::' || advertisedHost.length === 0) {
+    throw invalidOption(OWNER, 'internal.advertisedHost', advertisedHost, 'expected the address peers use to reach this worker (such as the pod IP), not a wildcard; set it whenever host is 0.0.0.0 or ::.');
+  }
+  return { kind: 'tcp', host, port, advertisedHost };
 }
 
 /** The identity and shared state of one gateway process. Create it with `createAffinityWorker()`. */

@@ -1,0 +1,340 @@
+/**
+ * `RedisStore`: workers and sessions shared by gateways on many hosts, through an `ioredis` client
+ * you created and connected (the store never quits it).
+ *
+ * - Every key lives under one hash tag, so the multi-key scripts run unchanged on Redis Cluster.
+ * - Workers are keys with a heartbeat TTL: a host that dies silently drops out within
+ *   `heartbeatTtlMs`. Lookups of remote workers are cached for `workerCacheMs` (a hit costs no
+ *   round trip), and forgotten at once when a forward finds the owner gone.
+ * - Sessions are hashes with an idle TTL that activity slides, throttled to one write per
+ *   `touchIntervalMs` per session, fire-and-forget (the owner's hot path never waits on Redis).
+ * - Every call is bounded by `operationTimeoutMs` and fails fast while the client is not ready, so
+ *   no request hangs on a dead Redis; heartbeats re-create what a restarted Redis lost.
+ */
+import { createHash } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import { ErrorCodes, McpAffinityError } from '../errors.js';
+import type { Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import { checkLogger, checkOptionsObject, invalidOption, positiveInteger } from '../validations.js';
+
+const OWNER = 'RedisStore';
+
+/** Options of `new RedisStore()`. */
+export interface RedisStoreOptions {
+  /** An ioredis client (or Cluster) you created and connected; the store never quits it. */
+  client: Redis | Cluster;
+  /**
+   * Prefix of every key. Give each gateway deployment (and each test) its own.
+   * @default 'mcp-affinity:'
+   */
+  prefix?: string;
+  /**
+   * A session no request touched for this long expires, in milliseconds.
+   * @default 1800000 (30 minutes)
+   */
+  sessionTtlMs?: number;
+  /**
+   * At most one expiry refresh per session per this many milliseconds.
+   * @default a tenth of sessionTtlMs, at most 60000
+   */
+  touchIntervalMs?: number;
+  /**
+   * How often a worker renews its membership, in milliseconds.
+   * @default 2000
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * A worker whose heartbeat is older than this is gone, in milliseconds.
+   * @default 3 × heartbeatIntervalMs
+   */
+  heartbeatTtlMs?: number;
+  /**
+   * How long a remote worker's address is used before it is looked up again, in milliseconds.
+   * @default heartbeatIntervalMs
+   */
+  workerCacheMs?: number;
+  /**
+   * Longest wait for Redis on any call, in milliseconds; then the call fails (a request that
+   * needed it gets 503 with `Retry-After`).
+   * @default 1000
+   */
+  operationTimeoutMs?: number;
+  /**
+   * During a Redis outage, route to a remote worker whose cached address has gone stale rather
+   * than answer 503.
+   * @default true
+   */
+  serveStaleOnError?: boolean;
+  /** @default silent */
+  logger?: Logger;
+}
+
+/** Counters for tests, benchmarks and metrics. */
+export interface RedisStoreStats {
+  /** Commands and scripts sent to Redis by lookups and claims (heartbeats and touches excluded). */
+  roundTrips: number;
+  workerCacheHits: number;
+  workerCacheMisses: number;
+}
+
+// KEYS[1] session hash, KEYS[2] the owner's session set. ARGV: workerId, scope, ttl, sessionId.
+const CLAIM = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'scope', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1`;
+
+// KEYS[1] session hash, KEYS[2] owner's session set. ARGV: workerId, sessionId.
+const RELEASE = `
+if redis.call('HGET', KEYS[1], 'workerId') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`;
+
+// KEYS[1] session hash, KEYS[2] owner's session set. ARGV: workerId, scope, ttl, sessionId.
+// Slides the expiry; re-creates the record when Redis lost it (a restart without persistence).
+const TOUCH = `
+local owner = redis.call('HGET', KEYS[1], 'workerId')
+if owner == false then
+  redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'scope', ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[4])
+elseif owner ~= ARGV[1] then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1`;
+
+// KEYS[1] worker key, KEYS[2] its session set. ARGV[1] session key prefix.
+const DEREGISTER = `
+local ids = redis.call('SMEMBERS', KEYS[2])
+for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[2])
+return redis.call('DEL', KEYS[1])`;
+
+// KEYS[1] session hash. ARGV[1] worker key prefix. A session whose owner's heartbeat expired is
+// deleted on sight and reported missing.
+const GET_SESSION = `
+local fields = redis.call('HMGET', KEYS[1], 'workerId', 'scope')
+if fields[1] == false then return false end
+if redis.call('EXISTS', ARGV[1] .. fields[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+return {fields[1], fields[2]}`;
+
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
+const SCRIPTS = { claim: script(CLAIM), release: script(RELEASE), touch: script(TOUCH), deregister: script(DEREGISTER), getSession: script(GET_SESSION) };
+
+type EvalClient = {
+  evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
+  eval(source: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
+};
+
+export class RedisStore implements SessionStore {
+  private readonly client: Redis | Cluster;
+  private readonly keyPrefix: string;
+  private readonly sessionTtlMs: number;
+  private readonly touchIntervalMs: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly heartbeatTtlMs: number;
+  private readonly workerCacheMs: number;
+  private readonly operationTimeoutMs: number;
+  private readonly serveStaleOnError: boolean;
+  private readonly logger: Logger;
+  private readonly workerCache = new Map<string, { record: WorkerRecord; fetchedAt: number }>();
+  private readonly lastTouch = new Map<string, number>();
+  private readonly heartbeats = new Map<string, NodeJS.Timeout>();
+  private readonly counters: RedisStoreStats = { roundTrips: 0, workerCacheHits: 0, workerCacheMisses: 0 };
+
+  constructor(options: RedisStoreOptions) {
+    checkOptionsObject(OWNER, options, [
+      'client',
+      'prefix',
+      'sessionTtlMs',
+      'touchIntervalMs',
+      'heartbeatIntervalMs',
+      'heartbeatTtlMs',
+      'workerCacheMs',
+      'operationTimeoutMs',
+      'serveStaleOnError',
+      'logger',
+    ]);
+    const client = options.client as unknown as Record<string, unknown> | undefined;
+    if (!client || typeof client.evalsha !== 'function' || typeof client.set !== 'function') {
+      throw invalidOption(OWNER, 'client', options.client, 'expected an ioredis client you created, e.g. new Redis(process.env.REDIS_URL); the store never quits it.');
+    }
+    this.client = options.client;
+    const prefix = options.prefix ?? 'mcp-affinity:';
+    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
+      throw invalidOption(OWNER, 'prefix', prefix, 'expected a string without { or } (the store adds its own hash tag), such as "mcp-affinity:".');
+    }
+    // One hash tag for every key: multi-key scripts stay within one Redis Cluster slot.
+    this.keyPrefix = `${prefix}{affinity}:`;
+    this.sessionTtlMs = positiveInteger(OWNER, 'sessionTtlMs', options.sessionTtlMs, 30 * 60_000);
+    this.touchIntervalMs = positiveInteger(OWNER, 'touchIntervalMs', options.touchIntervalMs, Math.min(60_000, Math.ceil(this.sessionTtlMs / 10)));
+    this.heartbeatIntervalMs = positiveInteger(OWNER, 'heartbeatIntervalMs', options.heartbeatIntervalMs, 2000);
+    this.heartbeatTtlMs = positiveInteger(OWNER, 'heartbeatTtlMs', options.heartbeatTtlMs, 3 * this.heartbeatIntervalMs);
+    if (this.heartbeatTtlMs <= this.heartbeatIntervalMs) {
+      throw invalidOption(OWNER, 'heartbeatTtlMs', this.heartbeatTtlMs, `expected more than heartbeatIntervalMs (${this.heartbeatIntervalMs}), such as ${3 * this.heartbeatIntervalMs}, or a live worker would flap.`);
+    }
+    this.workerCacheMs = positiveInteger(OWNER, 'workerCacheMs', options.workerCacheMs, this.heartbeatIntervalMs);
+    this.operationTimeoutMs = positiveInteger(OWNER, 'operationTimeoutMs', options.operationTimeoutMs, 1000);
+    if (options.serveStaleOnError !== undefined && typeof options.serveStaleOnError !== 'boolean') {
+      throw invalidOption(OWNER, 'serveStaleOnError', options.serveStaleOnError, 'expected true or false.');
+    }
+    this.serveStaleOnError = options.serveStaleOnError ?? true;
+    this.logger = checkLogger(OWNER, options.logger);
+  }
+
+  private workerKey(workerId: string): string {
+    return `${this.keyPrefix}worker:${workerId}`;
+  }
+  private sessionKey(sessionId: string): string {
+    return `${this.keyPrefix}session:${sessionId}`;
+  }
+  private sessionSetKey(workerId: string): string {
+    return `${this.keyPrefix}sessions:${workerId}`;
+  }
+
+  /** Runs one Redis call within the operation timeout; fails at once while the client is not ready. */
+  private async call<T>(run: () => Promise<T>): Promise<T> {
+    if (this.client.status !== 'ready') {
+      throw new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, `RedisStore: Redis is not available (client status ${this.client.status})`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, `RedisStore: Redis did not answer within ${this.operationTimeoutMs} ms`)), this.operationTimeoutMs);
+    });
+    try {
+      return await Promise.race([run(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+    const client = this.client as unknown as EvalClient;
+    try {
+      return await client.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
+      return client.eval(s.source, keys.length, ...keys, ...args);
+    }
+  }
+
+  async registerWorker(worker: WorkerRecord): Promise<void> {
+    const key = this.workerKey(worker.workerId);
+    const value = JSON.stringify(worker);
+    const created = await this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs, 'NX'));
+    if (created !== 'OK') {
+      const existing = await this.call(() => this.client.get(key));
+      if (existing !== value) {
+        throw new McpAffinityError(ErrorCodes.INVALID_OPTION, `RedisStore: worker id ${worker.workerId} is already registered by another live worker (${existing}); leave workerId unset so each process gets its own.`);
+      }
+    }
+    clearInterval(this.heartbeats.get(worker.workerId));
+    const beat = setInterval(() => {
+      // SET, not PEXPIRE: after a Redis restart this re-creates the membership.
+      this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs)).catch((error: unknown) =>
+        this.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
+      );
+    }, this.heartbeatIntervalMs);
+    beat.unref();
+    this.heartbeats.set(worker.workerId, beat);
+  }
+
+  async deregisterWorker(workerId: string): Promise<void> {
+    clearInterval(this.heartbeats.get(workerId));
+    this.heartbeats.delete(workerId);
+    this.workerCache.delete(workerId);
+    await this.call(() => this.run(SCRIPTS.deregister, [this.workerKey(workerId), this.sessionSetKey(workerId)], [`${this.keyPrefix}session:`]));
+  }
+
+  getWorker(workerId: string): WorkerRecord | undefined | Promise<WorkerRecord | undefined> {
+    const cached = this.workerCache.get(workerId);
+    const now = Date.now();
+    if (cached && now - cached.fetchedAt < this.workerCacheMs) {
+      this.counters.workerCacheHits++;
+      return cached.record;
+    }
+    this.counters.workerCacheMisses++;
+    this.counters.roundTrips++;
+    return this.call(() => this.client.get(this.workerKey(workerId))).then(
+      (value) => {
+        if (!value) return undefined; // not cached: a worker may register right after
+        const record = JSON.parse(value) as WorkerRecord;
+        this.workerCache.set(workerId, { record, fetchedAt: Date.now() });
+        return record;
+      },
+      (error: unknown) => {
+        if (this.serveStaleOnError && cached) {
+          this.logger.warn(`[express-mcp-affinity] Redis unavailable; routing to ${workerId} from a stale cache entry`);
+          return cached.record;
+        }
+        throw error;
+      },
+    );
+  }
+
+  /** Drops a cached worker, e.g. when a forward found nobody listening at its address. */
+  forgetWorker(workerId: string): void {
+    this.workerCache.delete(workerId);
+  }
+
+  async claimSession(record: SessionRecord): Promise<boolean> {
+    this.counters.roundTrips++;
+    const result = await this.call(() =>
+      this.run(SCRIPTS.claim, [this.sessionKey(record.sessionId), this.sessionSetKey(record.workerId)], [record.workerId, record.scope, this.sessionTtlMs, record.sessionId]),
+    );
+    if (Number(result) === 1) this.lastTouch.set(record.sessionId, Date.now());
+    return Number(result) === 1;
+  }
+
+  async getSession(sessionId: string): Promise<SessionRecord | undefined> {
+    this.counters.roundTrips++;
+    const result = (await this.call(() => this.run(SCRIPTS.getSession, [this.sessionKey(sessionId)], [`${this.keyPrefix}worker:`]))) as [string, string] | null;
+    if (!result) return undefined;
+    return { sessionId, workerId: result[0], scope: result[1] };
+  }
+
+  async releaseSession(sessionId: string, workerId: string): Promise<void> {
+    this.lastTouch.delete(sessionId);
+    await this.call(() => this.run(SCRIPTS.release, [this.sessionKey(sessionId), this.sessionSetKey(workerId)], [workerId, sessionId]));
+  }
+
+  touchSession(sessionId: string, workerId: string, scope: string): void {
+    const now = Date.now();
+    const last = this.lastTouch.get(sessionId);
+    if (last !== undefined && now - last < this.touchIntervalMs) return;
+    this.lastTouch.set(sessionId, now);
+    this.call(() => this.run(SCRIPTS.touch, [this.sessionKey(sessionId), this.sessionSetKey(workerId)], [workerId, scope, this.sessionTtlMs, sessionId])).catch(
+      (error: unknown) => {
+        // Try again on the next request rather than after a whole interval.
+        this.lastTouch.delete(sessionId);
+        this.logger.debug?.(`[express-mcp-affinity] refreshing session ${sessionId} failed: ${String(error)}`);
+      },
+    );
+  }
+
+  /** Lookup counters since the store was created. */
+  stats(): RedisStoreStats {
+    return { ...this.counters };
+  }
+
+  /** Stops heartbeats and clears caches. Does not quit the client, and does not deregister. */
+  async close(): Promise<void> {
+    for (const timer of this.heartbeats.values()) clearInterval(timer);
+    this.heartbeats.clear();
+    this.workerCache.clear();
+    this.lastTouch.clear();
+  }
+}

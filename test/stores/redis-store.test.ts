@@ -1,0 +1,155 @@
+/**
+ * RedisStore against a real redis-server (REDIS_URL, or one started on a free port), under RESP2
+ * and RESP3, each test under its own key prefix.
+ */
+import type Redis from 'ioredis';
+import { McpAffinityError, RedisStore } from '../../lib/index';
+import { startRedis, uniquePrefix, type TestRedis } from '../helpers/redis';
+import { describeStoreContract } from './store-contract';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let redis: TestRedis;
+const clients: Redis[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  for (const protocol of [2, 3] as const) clients.push(redis.client({ protocol }));
+  await Promise.all(clients.map((c) => c.ping()));
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit()));
+  await redis.stop();
+});
+
+describeStoreContract('RedisStore (RESP2)', () => new RedisStore({ client: clients[0]!, prefix: uniquePrefix('contract2') }));
+describeStoreContract('RedisStore (RESP3)', () => new RedisStore({ client: clients[1]!, prefix: uniquePrefix('contract3') }));
+
+describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
+  const client = (): Redis => clients[protocol - 2]!;
+  const stores: RedisStore[] = [];
+  const make = (options: Partial<ConstructorParameters<typeof RedisStore>[0]> & { prefix: string }): RedisStore => {
+    const store = new RedisStore({ client: client(), ...options });
+    stores.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+
+  test('keys live under the prefix and one hash tag; the store never quits the client', async () => {
+    const prefix = uniquePrefix('keys');
+    const store = make({ prefix });
+    await store.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    await store.claimSession({ sessionId: 'w1.abc', workerId: 'w1', scope: 'alpha' });
+    const keys = (await client().keys(`${prefix}*`)).sort();
+    expect(keys).toEqual([`${prefix}{affinity}:session:w1.abc`, `${prefix}{affinity}:sessions:w1`, `${prefix}{affinity}:worker:w1`]);
+    await store.close();
+    expect(client().status).toBe('ready');
+    await store.deregisterWorker('w1');
+    expect(await client().keys(`${prefix}*`)).toEqual([]);
+  });
+
+  test('a remote worker costs one round trip on a miss and none on a hit', async () => {
+    const prefix = uniquePrefix('cache');
+    const owner = make({ prefix });
+    const peer = make({ prefix, workerCacheMs: 60_000 });
+    await owner.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    expect(await peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    expect(peer.stats()).toEqual({ roundTrips: 1, workerCacheHits: 0, workerCacheMisses: 1 });
+    for (let i = 0; i < 5; i++) expect(peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    expect(peer.stats()).toEqual({ roundTrips: 1, workerCacheHits: 5, workerCacheMisses: 1 });
+    // A forward that found the owner gone drops the entry: the next lookup asks Redis again.
+    peer.forgetWorker('w1');
+    await peer.getWorker('w1');
+    expect(peer.stats().roundTrips).toBe(2);
+  });
+
+  test('a worker whose heartbeat stops drops out within the heartbeat window, and its sessions with it', async () => {
+    const prefix = uniquePrefix('heartbeat');
+    const dying = make({ prefix, heartbeatIntervalMs: 100, heartbeatTtlMs: 300 });
+    const peer = make({ prefix, heartbeatIntervalMs: 100, heartbeatTtlMs: 300, workerCacheMs: 50 });
+    await dying.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    await dying.claimSession({ sessionId: 'w1.s', workerId: 'w1', scope: '*' });
+    await sleep(500);
+    expect(await peer.getWorker('w1')).toBeDefined(); // heartbeats keep it alive past its TTL
+    await dying.close(); // the process "dies": no more heartbeats, no deregistration
+    await sleep(450);
+    expect(await peer.getWorker('w1')).toBeUndefined();
+    expect(await peer.getSession('w1.s')).toBeUndefined();
+  });
+
+  test('sessions expire when idle; throttled touches slide the expiry', async () => {
+    const prefix = uniquePrefix('ttl');
+    const store = make({ prefix, sessionTtlMs: 400, touchIntervalMs: 100 });
+    await store.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    await store.claimSession({ sessionId: 'w1.busy', workerId: 'w1', scope: '*' });
+    await store.claimSession({ sessionId: 'w1.idle', workerId: 'w1', scope: '*' });
+    const scriptCalls = async (): Promise<number> => Number((await client().info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+    const before = await scriptCalls();
+    for (let i = 0; i < 40; i++) {
+      store.touchSession('w1.busy', 'w1', '*');
+      await sleep(20);
+    }
+    const writes = (await scriptCalls()) - before;
+    // 40 touches over ~800 ms with a 100 ms throttle: about 8 writes, not 40 (other tests may
+    // share the server, hence the margin).
+    expect(writes).toBeGreaterThanOrEqual(4);
+    expect(writes).toBeLessThan(20);
+    expect(await store.getSession('w1.busy')).toBeDefined();
+    expect(await store.getSession('w1.idle')).toBeUndefined();
+  });
+
+  test('a duplicate worker id is refused at registration', async () => {
+    const prefix = uniquePrefix('dup');
+    const first = make({ prefix });
+    const second = make({ prefix });
+    await first.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    await expect(second.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.2:4000' })).rejects.toThrow(/already registered by another live worker/);
+  });
+});
+
+test('RedisStore refuses a wrong client or prefix at creation, naming the option', () => {
+  expect(() => new RedisStore({ client: {} as never })).toThrow(McpAffinityError);
+  expect(() => new RedisStore({ client: {} as never })).toThrow(/`client` received an object/);
+  expect(() => new RedisStore({ client: clients[0]!, prefix: 'a{b}' })).toThrow(/`prefix` received "a\{b\}"/);
+  expect(() => new RedisStore({ client: clients[0]!, heartbeatIntervalMs: 1000, heartbeatTtlMs: 500 })).toThrow(/`heartbeatTtlMs`/);
+});
+
+describe('Redis outage', () => {
+  test('lookups fail fast while Redis is down, stale entries keep routing, and everything recovers', async () => {
+    const own = await startRedis();
+    if (!own.owned) return; // only a server this test started may be stopped
+    const client = own.client({ maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    const prefix = uniquePrefix('outage');
+    const owner = new RedisStore({ client, prefix, heartbeatIntervalMs: 100, heartbeatTtlMs: 1000, workerCacheMs: 50 });
+    const peer = new RedisStore({ client, prefix, workerCacheMs: 50, operationTimeoutMs: 300 });
+    try {
+      await client.ping();
+      await owner.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+      expect(await peer.getWorker('w1')).toBeDefined();
+      await own.stop();
+      await sleep(100);
+
+      const started = Date.now();
+      await expect(Promise.resolve(peer.getWorker('w-unknown'))).rejects.toMatchObject({ code: 'ERR_MCP_AFFINITY_STORE_UNAVAILABLE' });
+      await expect(peer.claimSession({ sessionId: 'w1.x', workerId: 'w1', scope: '*' })).rejects.toMatchObject({ code: 'ERR_MCP_AFFINITY_STORE_UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(1000);
+      // The cached owner is stale, but still used while Redis is away.
+      expect(await peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+
+      await own.restart(); // empty: a restart without persistence lost every key
+      const deadline = Date.now() + 5000;
+      while (client.status !== 'ready' && Date.now() < deadline) await sleep(50);
+      await sleep(300); // a heartbeat re-creates the membership
+      expect(await peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+      expect(await peer.claimSession({ sessionId: 'w1.y', workerId: 'w1', scope: '*' })).toBe(true);
+    } finally {
+      await owner.close();
+      await peer.close();
+      client.disconnect();
+      await own.stop();
+    }
+  });
+});
