@@ -107,6 +107,13 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     })();
     const upstream = http.request({ ...target, agent: worker.agent, method, path: url, headers });
     const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('owner timed out'), { code: 'MCP_FORWARD_TIMEOUT' })), worker.forwardTimeoutMs);
+    // A host that vanished (powered off, partitioned) never refuses: give up on connecting early.
+    upstream.once('socket', (socket) => {
+      if (!socket.connecting) return;
+      const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timed out'), { code: 'MCP_CONNECT_TIMEOUT' })), worker.connectTimeoutMs);
+      socket.once('connect', () => clearTimeout(connectTimer));
+      socket.once('close', () => clearTimeout(connectTimer));
+    });
 
     // The client went away: stop the owner's work too.
     const onClientClose = (): void => {
@@ -138,6 +145,14 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       // A pooled connection the owner closed between requests: the request never reached it.
       if (upstream.reusedSocket && error.code === 'ECONNRESET' && attempt === 0) {
         sendToOwner(req, res, owner, sessionId, body, 1);
+        return;
+      }
+      if (error.code === 'MCP_CONNECT_TIMEOUT') {
+        // Maybe gone, maybe cut off: look it up afresh next time (the store drops it once its
+        // heartbeat expires, and its sessions then answer 404).
+        worker.store.forgetWorker?.(owner.workerId);
+        logger.warn(`[express-mcp-affinity] could not connect to owner ${owner.workerId} within ${worker.connectTimeoutMs} ms`);
+        sendRpcError(res, httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_FAILED, 'The session owner is unreachable; retry shortly', { headers: { 'retry-after': '1' } }));
         return;
       }
       if (error.code === 'MCP_FORWARD_TIMEOUT') {

@@ -231,10 +231,12 @@ export interface AffinityWorkerOptions {
   /**
    * The internal listener, distinct from the public port; forwards go only there.
    * `{ host, port }` listens on TCP (port 0 picks a free port, even in a cluster worker);
-   * `{ socketPath }` listens on a unix socket.
+   * `advertisedHost` and `advertisedPort` are what peers connect to, when that differs (a pod IP,
+   * a NAT mapping; required when `host` is a wildcard such as 0.0.0.0);
+   * `{ socketPath }` listens on a unix socket (one machine only).
    * @default { host: '127.0.0.1', port: 0 }
    */
-  internal?: { host?: string; port?: number; advertisedHost?: string } | { socketPath: string };
+  internal?: { host?: string; port?: number; advertisedHost?: string; advertisedPort?: number } | { socketPath: string };
   /**
    * Largest clock difference accepted on a signed hop, in milliseconds.
    * @default 30000
@@ -245,6 +247,12 @@ export interface AffinityWorkerOptions {
    * @default 30000
    */
   forwardTimeoutMs?: number;
+  /**
+   * How long a forward waits to connect to the owner, in milliseconds. A host that vanished
+   * never refuses a connection; past this the request gets 503 with `Retry-After`.
+   * @default 1000
+   */
+  connectTimeoutMs?: number;
   /**
    * Adds `mcp-affinity-received-by`, `mcp-affinity-served-by` and `mcp-affinity-forwarded`
    * response headers, which name workers: useful in demos and tests, off in production.

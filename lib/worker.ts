@@ -32,6 +32,7 @@ export const AFFINITY_WORKER_OPTIONS = [
   'internal',
   'maxClockSkewMs',
   'forwardTimeoutMs',
+  'connectTimeoutMs',
   'exposeWorkerHeaders',
   'logger',
 ] as const;
@@ -51,10 +52,10 @@ function resolveSecrets(value: unknown): string[] {
   return [...list];
 }
 
-type InternalListen = { kind: 'tcp'; host: string; port: number; advertisedHost: string } | { kind: 'socket'; socketPath: string };
+type InternalListen = { kind: 'tcp'; host: string; port: number; advertisedHost: string; advertisedPort: number | undefined } | { kind: 'socket'; socketPath: string };
 
 function resolveInternal(value: unknown): InternalListen {
-  if (value === undefined) return { kind: 'tcp', host: '127.0.0.1', port: 0, advertisedHost: '127.0.0.1' };
+  if (value === undefined) return { kind: 'tcp', host: '127.0.0.1', port: 0, advertisedHost: '127.0.0.1', advertisedPort: undefined };
   if (typeof value !== 'object' || value === null) {
     throw invalidOption(OWNER, 'internal', value, 'expected { host?, port?, advertisedHost? } or { socketPath }; leave it unset for 127.0.0.1 on a free port.');
   }
@@ -73,7 +74,11 @@ function resolveInternal(value: unknown): InternalListen {
   if (typeof advertisedHost !== 'string' || advertisedHost === '0.0.0.0' || advertisedHost === '::' || advertisedHost.length === 0) {
     throw invalidOption(OWNER, 'internal.advertisedHost', advertisedHost, 'expected the address peers use to reach this worker (such as the pod IP), not a wildcard; set it whenever host is 0.0.0.0 or ::.');
   }
-  return { kind: 'tcp', host, port, advertisedHost };
+  const advertisedPort = v.advertisedPort;
+  if (advertisedPort !== undefined && (typeof advertisedPort !== 'number' || !Number.isInteger(advertisedPort) || advertisedPort < 1 || advertisedPort > 65535)) {
+    throw invalidOption(OWNER, 'internal.advertisedPort', advertisedPort, 'expected the port peers connect to (1 to 65535) when it differs from the listening port, as behind NAT; leave it unset otherwise.');
+  }
+  return { kind: 'tcp', host, port, advertisedHost, advertisedPort };
 }
 
 /** The identity and shared state of one gateway process. Create it with `createAffinityWorker()`. */
@@ -85,6 +90,7 @@ export class AffinityWorker {
   readonly logger: Logger;
   readonly maxClockSkewMs: number;
   readonly forwardTimeoutMs: number;
+  readonly connectTimeoutMs: number;
   readonly exposeWorkerHeaders: boolean;
   /** Keep-alive connections to peers, so a hop does not pay for a TCP handshake. */
   readonly agent: http.Agent;
@@ -114,6 +120,7 @@ export class AffinityWorker {
     this.internal = resolveInternal(options.internal);
     this.maxClockSkewMs = positiveInteger(OWNER, 'maxClockSkewMs', options.maxClockSkewMs, 30_000);
     this.forwardTimeoutMs = positiveInteger(OWNER, 'forwardTimeoutMs', options.forwardTimeoutMs, 30_000);
+    this.connectTimeoutMs = positiveInteger(OWNER, 'connectTimeoutMs', options.connectTimeoutMs, 1000);
     if (options.exposeWorkerHeaders !== undefined && typeof options.exposeWorkerHeaders !== 'boolean') {
       throw invalidOption(OWNER, 'exposeWorkerHeaders', options.exposeWorkerHeaders, 'expected true or false.');
     }
@@ -164,7 +171,7 @@ export class AffinityWorker {
         ? { workerId: this.workerId, internalUrl: 'http://localhost', socketPath: internal.socketPath }
         : {
             workerId: this.workerId,
-            internalUrl: `http://${internal.advertisedHost.includes(':') ? `[${internal.advertisedHost}]` : internal.advertisedHost}:${(server.address() as AddressInfo).port}`,
+            internalUrl: `http://${internal.advertisedHost.includes(':') ? `[${internal.advertisedHost}]` : internal.advertisedHost}:${internal.advertisedPort ?? (server.address() as AddressInfo).port}`,
           };
     await this.store.registerWorker(record);
     this.record = record;

@@ -2,20 +2,31 @@
 // initialized it, and any worker forwards a request to the session's owner.
 //
 //   PORT=3000 WORKERS=2 MCP_AFFINITY_SECRET=... npm start
+//
+// With REDIS_URL set, workers share RedisStore instead of the embedded cluster store, so several
+// instances (hosts) on one Redis form one gateway:
+//
+//   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3000 npm start
+//   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3001 npm start
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
-import { mcpAffinity, setupClusterPrimary } from 'express-mcp-affinity';
+import { RedisStore, mcpAffinity, setupClusterPrimary } from 'express-mcp-affinity';
 import { createExampleCatalog } from './catalog.mjs';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST ?? '127.0.0.1';
 const WORKERS = Number(process.env.WORKERS ?? 2);
+const REDIS_URL = process.env.REDIS_URL;
 
 if (cluster.isPrimary) {
   // One secret for every worker; generated here when none is given, so forks inherit it.
   const secret = process.env.MCP_AFFINITY_SECRET ?? randomBytes(32).toString('base64url');
-  setupClusterPrimary();
+  if (REDIS_URL && !process.env.MCP_AFFINITY_SECRET) {
+    console.warn('MCP_AFFINITY_SECRET is not set: this host generated its own, so other hosts cannot forward to it. Set the same secret on every host.');
+  }
+  // The embedded store's table of workers; with Redis, the workers share Redis instead.
+  if (!REDIS_URL) setupClusterPrimary();
   let stopping = false;
   const fork = () => cluster.fork({ MCP_AFFINITY_SECRET: secret });
   for (let i = 0; i < WORKERS; i++) fork();
@@ -39,11 +50,28 @@ if (cluster.isPrimary) {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  console.log(`primary pid ${process.pid}: ${WORKERS} workers, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{alpha,beta}/mcp`);
+  console.log(
+    `primary pid ${process.pid}: ${WORKERS} workers on ${REDIS_URL ? 'RedisStore' : 'the embedded cluster store'}, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{alpha,beta}/mcp`,
+  );
 } else {
+  let redis;
+  let store;
+  if (REDIS_URL) {
+    const { Redis } = await import('ioredis');
+    redis = new Redis(REDIS_URL);
+    store = new RedisStore({ client: redis, prefix: process.env.MCP_AFFINITY_REDIS_PREFIX });
+    await redis.ping();
+  }
   const app = express();
   const mcp = mcpAffinity({
     secret: process.env.MCP_AFFINITY_SECRET,
+    store,
+    // Each worker's internal listener: on HOST by default, advertised to peers as
+    // MCP_AFFINITY_ADVERTISED_HOST (the address other hosts reach it on, such as a pod IP).
+    internal: {
+      host: process.env.MCP_AFFINITY_INTERNAL_HOST ?? HOST,
+      advertisedHost: process.env.MCP_AFFINITY_ADVERTISED_HOST,
+    },
     catalog: createExampleCatalog(),
     // Names the receiving and executing workers in response headers, for the demo.
     exposeWorkerHeaders: true,
@@ -57,6 +85,7 @@ if (cluster.isPrimary) {
   process.on('SIGTERM', async () => {
     server.close();
     await mcp.close();
+    await redis?.quit();
     process.exit(0);
   });
 }

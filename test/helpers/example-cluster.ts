@@ -25,12 +25,16 @@ export interface ExampleCluster {
   stop(): Promise<void>;
 }
 
-/** Starts `examples/multi-worker` (built package required: `npm run build`) as a real cluster. */
-export async function startExampleCluster(workers: number): Promise<ExampleCluster> {
+/**
+ * Starts `examples/multi-worker` (built package required: `npm run build`) as a real cluster on
+ * `host` (any 127.x.y.z address acts as a separate host), with extra environment variables.
+ */
+export async function startExampleCluster(workers: number, options: { host?: string; env?: Record<string, string> } = {}): Promise<ExampleCluster> {
   const port = await freePort();
+  const host = options.host ?? '127.0.0.1';
   const primary = spawn(process.execPath, [path.join(ROOT, 'examples/multi-worker/server.mjs')], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), WORKERS: String(workers), HOST: '127.0.0.1' },
+    env: { ...process.env, PORT: String(port), WORKERS: String(workers), HOST: host, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -46,7 +50,7 @@ export async function startExampleCluster(workers: number): Promise<ExampleClust
   const exited = new Promise<void>((resolve) => primary.once('exit', () => resolve()));
 
   const cluster: ExampleCluster = {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     port,
     primary,
     workers: announced,

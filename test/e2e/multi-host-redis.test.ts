@@ -1,0 +1,141 @@
+/**
+ * Three hosts sharing one Redis: examples/multi-worker started three times on RedisStore, each
+ * bound to its own loopback address (127.0.0.2, .3, .4) for its public port and its internal
+ * listener, as separate machines would be. Requests go over a new connection each.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { newConnectionFetch } from '../../lib/index';
+import { startExampleCluster, type ExampleCluster } from '../helpers/example-cluster';
+import { rawRequest, rpc, type RawResponse } from '../helpers/gateway';
+import { startRedis, uniquePrefix, type TestRedis } from '../helpers/redis';
+
+const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+
+const toolsOf = (r: RawResponse): string[] => r.messages()[0].result.tools.map((t: { name: string }) => t.name).sort();
+const whoamiOf = (r: RawResponse): { workerId: string; pid: number } => JSON.parse(r.messages()[0].result.content[0].text);
+
+async function initialize(host: ExampleCluster, endpoint: string): Promise<string> {
+  const transport = new StreamableHTTPClientTransport(new URL(endpoint, host.url), { fetch: newConnectionFetch() });
+  const client = new Client({ name: 'multi-host', version: '1.0.0' });
+  await client.connect(transport);
+  const sessionId = transport.sessionId!;
+  await client.close(); // closes the client only; the session stays open (no DELETE)
+  return sessionId;
+}
+
+const call = (host: ExampleCluster, endpoint: string, sessionId: string, method: string, params?: unknown): Promise<RawResponse> =>
+  rpc(`${host.url}${endpoint}`, { jsonrpc: '2.0', id: 1, method, ...(params ? { params } : {}) }, { 'mcp-session-id': sessionId });
+
+describe('many hosts on one Redis', () => {
+  let redis: TestRedis;
+  let hosts: ExampleCluster[];
+  const env: Record<string, string> = {};
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    Object.assign(env, {
+      REDIS_URL: redis.url,
+      MCP_AFFINITY_REDIS_PREFIX: uniquePrefix('multi-host'),
+      MCP_AFFINITY_SECRET: randomBytes(32).toString('base64url'),
+    });
+    hosts = await Promise.all(HOSTS.map((host) => startExampleCluster(1, { host, env })));
+  });
+
+  afterAll(async () => {
+    await Promise.all((hosts ?? []).map((h) => h.stop()));
+    await redis?.stop();
+  });
+
+  test('a session opened on one host is served through every host, by its owner, with scoping intact', async () => {
+    const beta = await initialize(hosts[0]!, '/servers/beta/mcp');
+    const owner = [...hosts[0]!.workers.keys()][0]!;
+    expect(beta.startsWith(`${owner}.`)).toBe(true);
+    for (const host of hosts) {
+      const who = await call(host, '/servers/beta/mcp', beta, 'tools/call', { name: 'whoami', arguments: {} });
+      expect(who.status).toBe(200);
+      expect(who.headers['mcp-affinity-received-by']).toBe([...host.workers.keys()][0]);
+      expect(whoamiOf(who).workerId).toBe(owner);
+      const list = await call(host, '/servers/beta/mcp', beta, 'tools/list');
+      expect(toolsOf(list)).toEqual(['reverse', 'whoami']);
+      // Bound to its endpoint on every host.
+      expect((await call(host, '/servers/alpha/mcp', beta, 'tools/list')).status).toBe(404);
+      expect((await call(host, '/mcp', beta, 'tools/list')).status).toBe(404);
+    }
+    const alpha = await initialize(hosts[2]!, '/servers/alpha/mcp');
+    expect(toolsOf(await call(hosts[0]!, '/servers/alpha/mcp', alpha, 'tools/list'))).toEqual(['add', 'echo']);
+  });
+
+  test('killing a host makes its sessions answer 404 promptly; the other hosts’ sessions are unaffected', async () => {
+    const doomed = hosts[0]!;
+    const survivor = hosts[1]!;
+    const onDoomed = await initialize(doomed, '/servers/beta/mcp');
+    const onSurvivor = await initialize(survivor, '/servers/beta/mcp');
+    // Warm the other hosts' caches for the doomed owner.
+    expect((await call(hosts[2]!, '/servers/beta/mcp', onDoomed, 'ping')).status).toBe(200);
+
+    const pids = [...doomed.workers.values()];
+    doomed.primary.kill('SIGKILL');
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+
+    for (const host of [hosts[1]!, hosts[2]!]) {
+      const started = Date.now();
+      const response = await call(host, '/servers/beta/mcp', onDoomed, 'tools/list');
+      expect(response.status).toBe(404);
+      expect(response.messages()[0].error.code).toBe(-32001);
+      expect(Date.now() - started).toBeLessThan(1000);
+      const other = await call(host, '/servers/beta/mcp', onSurvivor, 'tools/call', { name: 'whoami', arguments: {} });
+      expect(other.status).toBe(200);
+      expect(whoamiOf(other).workerId).toBe([...survivor.workers.keys()][0]);
+    }
+  });
+
+  test('Redis stopped and restarted during traffic: owned sessions keep working, lookups and claims get 503, then everything recovers', async () => {
+    if (!redis.owned) return; // only a server this test started may be stopped
+    const [, h1, h2] = hosts as [ExampleCluster, ExampleCluster, ExampleCluster];
+    const owned = await initialize(h1, '/servers/alpha/mcp');
+    const cached = await initialize(h2, '/servers/alpha/mcp');
+    expect((await call(h1, '/servers/alpha/mcp', cached, 'ping')).status).toBe(200); // h1 caches h2's address
+
+    await redis.stop();
+    // The owner serves its own session without Redis.
+    const local = await call(h1, '/servers/alpha/mcp', owned, 'tools/call', { name: 'add', arguments: { a: 2, b: 3 } });
+    expect(local.status).toBe(200);
+    expect(local.messages()[0].result.content[0].text).toBe('5');
+    // A remote owner whose address is cached (stale) is still reached.
+    expect((await call(h1, '/servers/alpha/mcp', cached, 'tools/list')).status).toBe(200);
+    // A new session cannot be recorded: 503 with Retry-After and a JSON-RPC body, quickly.
+    const started = Date.now();
+    const refused = await rawRequest(`${h2.url}/servers/alpha/mcp`, {
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.messages()[0].error.data.code).toBe('ERR_MCP_AFFINITY_STORE_UNAVAILABLE');
+    // An owner this host never looked up needs Redis: 503 as well.
+    const unknownOwner = await call(h2, '/servers/alpha/mcp', `wnever00000000.${randomBytes(24).toString('base64url')}`, 'ping');
+    expect(unknownOwner.status).toBe(503);
+
+    await redis.restart();
+    // No restart of any gateway: within a few heartbeats new sessions work again, through any host.
+    const deadline = Date.now() + 15_000;
+    let recovered: string | undefined;
+    while (!recovered && Date.now() < deadline) {
+      recovered = await initialize(h2, '/servers/alpha/mcp').catch(() => undefined);
+      if (!recovered) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(recovered).toBeDefined();
+    let routed = 0;
+    while (routed === 0 && Date.now() < deadline) {
+      if ((await call(h1, '/servers/alpha/mcp', recovered!, 'tools/list')).status === 200) routed++;
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(routed).toBe(1);
+    expect(toolsOf(await call(h1, '/servers/alpha/mcp', recovered!, 'tools/list'))).toEqual(['add', 'echo']);
+    expect((await call(h1, '/servers/alpha/mcp', owned, 'ping')).status).toBe(200);
+  }, 30_000);
+});
