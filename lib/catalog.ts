@@ -8,7 +8,7 @@
  * catalog.addTool('alpha', otherTool); // listeners registered with onChange() are told
  * ```
  */
-import { McpAffinityError, ErrorCodes } from './errors.js';
+import { ErrorCodes, McpAffinityError } from './errors.js';
 import { DEFAULT_SERVER_ID_PATTERN } from './server-scope.js';
 import type {
   Catalog,
@@ -42,12 +42,18 @@ function checkItem(serverId: string, kind: Kind, item: unknown): void {
   if (typeof item !== 'object' || item === null) fail(`${where} received ${describeValue(item)}; expected an object.`);
   const i = item as Record<string, unknown>;
   const key = kind === 'resources' ? 'uri' : kind === 'resourceTemplates' ? 'uriTemplate' : 'name';
-  if (typeof i[key] !== 'string' || (i[key] as string).length === 0) fail(`${where} item has \`${key}\` ${describeValue(i[key])}; expected a non-empty string.`);
+  if (typeof i[key] !== 'string' || (i[key] as string).length === 0)
+    fail(`${where} item has \`${key}\` ${describeValue(i[key])}; expected a non-empty string.`);
   if (kind === 'tools') {
-    if (typeof i.handler !== 'function') fail(`${where}.${String(i.name)}.handler received ${describeValue(i.handler)}; expected a function (args, context) => CallToolResult.`);
+    if (typeof i.handler !== 'function')
+      fail(
+        `${where}.${String(i.name)}.handler received ${describeValue(i.handler)}; expected a function (args, context) => CallToolResult.`,
+      );
     const schema = i.inputSchema as Record<string, unknown> | undefined;
     if (typeof schema !== 'object' || schema === null || schema.type !== 'object') {
-      fail(`${where}.${String(i.name)}.inputSchema received ${describeValue(schema)}; expected a JSON Schema object such as { type: 'object', properties: {} }.`);
+      fail(
+        `${where}.${String(i.name)}.inputSchema received ${describeValue(schema)}; expected a JSON Schema object such as { type: 'object', properties: {} }.`,
+      );
     }
   }
   const fn = kind === 'tools' ? 'handler' : kind === 'prompts' ? 'get' : 'read';
@@ -84,7 +90,8 @@ export class MemoryCatalog implements Catalog {
     }
     const names = new Set<string>();
     for (const tool of entry.tools) {
-      if (names.has(tool.name)) fail(`servers.${serverId}.tools has two tools named ${JSON.stringify(tool.name)}; names must be unique within a server.`);
+      if (names.has(tool.name))
+        fail(`servers.${serverId}.tools has two tools named ${JSON.stringify(tool.name)}; names must be unique within a server.`);
       names.add(tool.name);
     }
     this.servers.set(serverId, entry);
@@ -151,7 +158,8 @@ export class MemoryCatalog implements Catalog {
   }
 
   private view(scope: McpScope): ServerEntry {
-    if (scope.kind === 'server') return this.servers.get(scope.serverId) ?? { tools: [], resources: [], resourceTemplates: [], prompts: [] };
+    if (scope.kind === 'server')
+      return this.servers.get(scope.serverId) ?? { tools: [], resources: [], resourceTemplates: [], prompts: [] };
     if (!this.all) {
       const all: ServerEntry = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
       for (const entry of this.servers.values()) {

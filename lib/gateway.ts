@@ -3,8 +3,8 @@
  * for `/mcp` and `/servers/:serverId/mcp`.
  */
 import type { RequestListener } from 'node:http';
-import express, { type ErrorRequestHandler, type Router } from 'express';
-import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError } from './errors.js';
+import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
+import { ErrorCodes, httpRpcError, JsonRpcCodes, sendRpcError } from './errors.js';
 import { internalForwardGuard } from './internal-forward-guard.js';
 import { rpcDispatch } from './rpc-dispatch.js';
 import { serverScope, unknownServer } from './server-scope.js';
@@ -41,7 +41,7 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
   ]);
   const { catalog, bodyLimit, serverIdPattern, serverInfo, instructions, jsonResponse, ...workerOptions } = options;
   const worker = new AffinityWorker(workerOptions);
-  let chain;
+  let chain: RequestHandler[];
   try {
     // serverScope comes after the affinity branch: a request served here and a request forwarded
     // here by a peer both pass through it, so no path can skip the scoping step.

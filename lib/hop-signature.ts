@@ -52,7 +52,8 @@ export function signHop(secret: string, fields: Omit<HopFields, 'timestamp' | 'n
   return `t=${full.timestamp},n=${full.nonce},to=${full.targetWorkerId},from=${full.sourceWorkerId},v1=${mac(secret, full).toString('base64url')}`;
 }
 
-const SIGNATURE_PATTERN = /^t=(\d{1,16}),n=([A-Za-z0-9_-]{16,64}),to=([A-Za-z0-9_-]{1,64}),from=([A-Za-z0-9_-]{1,64}),v1=([A-Za-z0-9_-]{43})$/;
+const SIGNATURE_PATTERN =
+  /^t=(\d{1,16}),n=([A-Za-z0-9_-]{16,64}),to=([A-Za-z0-9_-]{1,64}),from=([A-Za-z0-9_-]{1,64}),v1=([A-Za-z0-9_-]{43})$/;
 
 export interface ParsedSignature {
   readonly timestamp: number;

@@ -9,15 +9,15 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError } from './errors.js';
-import { SIGNATURE_HEADER, macMatches, parseSignature, type HopRefusal, type ParsedSignature } from './hop-signature.js';
+import { ErrorCodes, httpRpcError, JsonRpcCodes, sendRpcError } from './errors.js';
+import { type HopRefusal, macMatches, type ParsedSignature, parseSignature, SIGNATURE_HEADER } from './hop-signature.js';
 import {
-  INTERNAL_HEADER,
-  SESSION_HEADER,
   claimsInternal,
+  INTERNAL_HEADER,
   isHttpRpcError,
   readRawBody,
   requestState,
+  SESSION_HEADER,
   singleHeader,
 } from './request-state.js';
 import { resolveBodyLimit, resolveWorkerOption } from './session-affinity.js';
@@ -61,7 +61,10 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
     const now = Date.now();
     const checked = precheck(req, now);
     if (typeof checked === 'string') {
-      const skew = checked === 'stale' ? `; clock difference ${now - (parseSignature(String(req.headers[SIGNATURE_HEADER]))?.timestamp ?? now)} ms exceeds ${worker.maxClockSkewMs} ms` : '';
+      const skew =
+        checked === 'stale'
+          ? `; clock difference ${now - (parseSignature(String(req.headers[SIGNATURE_HEADER]))?.timestamp ?? now)} ms exceeds ${worker.maxClockSkewMs} ms`
+          : '';
       return refuse(req, res, checked, skew);
     }
     readRawBody(req, bodyLimit).then(

@@ -22,7 +22,8 @@ export function newConnectionFetch(): typeof fetch {
     return new Promise<Response>((resolve, reject) => {
       const outgoing = client.request(url, { method: request.method, headers, agent: false, signal: request.signal }, (incoming) => {
         const responseHeaders = new Headers();
-        for (let i = 0; i < incoming.rawHeaders.length; i += 2) responseHeaders.append(incoming.rawHeaders[i]!, incoming.rawHeaders[i + 1]!);
+        for (let i = 0; i < incoming.rawHeaders.length; i += 2)
+          responseHeaders.append(incoming.rawHeaders[i]!, incoming.rawHeaders[i + 1]!);
         const status = incoming.statusCode ?? 502;
         const empty = status === 204 || status === 205 || status === 304 || request.method === 'HEAD';
         if (empty) incoming.resume();

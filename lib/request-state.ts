@@ -3,7 +3,7 @@
  * symbol, so nothing a client sends can set it.
  */
 import type { IncomingMessage } from 'node:http';
-import { ErrorCodes, JsonRpcCodes, httpRpcError, type HttpRpcError } from './errors.js';
+import { ErrorCodes, type HttpRpcError, httpRpcError, JsonRpcCodes } from './errors.js';
 import type { McpScope } from './types.js';
 
 const kState = Symbol.for('express-mcp-affinity.request-state');

@@ -7,7 +7,6 @@
  * which session a request belongs to and what that session may see.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestHandler } from 'express';
 // The low-level Server, not McpServer: handlers here resolve the catalog per request and per
 // scope, where McpServer registers a fixed set of items up front.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -16,27 +15,28 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import {
   CallToolRequestSchema,
+  type CallToolResult,
   ErrorCode,
   GetPromptRequestSchema,
   InitializeRequestSchema,
+  isInitializeRequest,
   JSONRPCMessageSchema,
   ListPromptsRequestSchema,
-  ListResourceTemplatesRequestSchema,
   ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   McpError,
   PingRequestSchema,
   ReadResourceRequestSchema,
-  isInitializeRequest,
-  type CallToolResult,
   type ServerNotification,
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
-import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError, sessionNotFound, type HttpRpcError } from './errors.js';
-import { SESSION_HEADER, claimsInternal, requestState, singleHeader } from './request-state.js';
-import { SERVED_BY_HEADER, resolveWorkerOption } from './session-affinity.js';
+import type { RequestHandler } from 'express';
+import { ErrorCodes, type HttpRpcError, httpRpcError, JsonRpcCodes, sendRpcError, sessionNotFound } from './errors.js';
+import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from './request-state.js';
+import { resolveWorkerOption, SERVED_BY_HEADER } from './session-affinity.js';
 import type { Catalog, HandlerContext, McpScope, RpcDispatchOptions, Scoped, ToolDefinition } from './types.js';
 import { checkOptionsObject, invalidOption, requireObjectWith } from './validations.js';
 import type { OwnedSession } from './worker.js';
@@ -84,21 +84,35 @@ export function checkMessages(messages: unknown, protocolVersion: string | undef
   if (Array.isArray(messages)) {
     const version = protocolVersion ?? '2025-03-26';
     if (!BATCH_VERSIONS.has(version)) {
-      return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not allowed in protocol version ${version}`);
+      return httpRpcError(
+        400,
+        JsonRpcCodes.INVALID_REQUEST,
+        ErrorCodes.INVALID_REQUEST,
+        `Invalid Request: JSON-RPC batches are not allowed in protocol version ${version}`,
+      );
     }
     if (messages.some(isInitializeRequest)) {
-      return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: initialize must be sent alone, not in a batch');
+      return httpRpcError(
+        400,
+        JsonRpcCodes.INVALID_REQUEST,
+        ErrorCodes.INVALID_REQUEST,
+        'Invalid Request: initialize must be sent alone, not in a batch',
+      );
     }
   }
   for (const message of list) {
     if (!JSONRPCMessageSchema.safeParse(message).success) {
-      return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: not a JSON-RPC 2.0 message', { id: idOf(message) });
+      return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: not a JSON-RPC 2.0 message', {
+        id: idOf(message),
+      });
     }
     const method = (message as { method?: unknown }).method;
     const schema = typeof method === 'string' && 'id' in (message as object) ? REQUEST_SCHEMAS.get(method) : undefined;
     const parsed = schema?.safeParse(message);
     if (parsed && !parsed.success) {
-      return httpRpcError(400, JsonRpcCodes.INVALID_PARAMS, ErrorCodes.INVALID_PARAMS, `Invalid params for ${String(method)}`, { id: idOf(message) });
+      return httpRpcError(400, JsonRpcCodes.INVALID_PARAMS, ErrorCodes.INVALID_PARAMS, `Invalid params for ${String(method)}`, {
+        id: idOf(message),
+      });
     }
   }
   return undefined;
@@ -107,11 +121,22 @@ export function checkMessages(messages: unknown, protocolVersion: string | undef
 export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
   checkOptionsObject(OWNER, options, ['worker', 'catalog', 'serverInfo', 'instructions', 'jsonResponse']);
   const worker = resolveWorkerOption(OWNER, options.worker);
-  requireObjectWith(OWNER, 'catalog', options.catalog, ['hasServer', 'listTools', 'listResources', 'listResourceTemplates', 'listPrompts'], 'pass the object returned by createCatalog(), or your own Catalog.');
+  requireObjectWith(
+    OWNER,
+    'catalog',
+    options.catalog,
+    ['hasServer', 'listTools', 'listResources', 'listResourceTemplates', 'listPrompts'],
+    'pass the object returned by createCatalog(), or your own Catalog.',
+  );
   const catalog: Catalog = options.catalog;
   const info = options.serverInfo ?? { name: 'express-mcp-affinity', version: PACKAGE_VERSION };
   if (typeof info !== 'object' || info === null || typeof info.name !== 'string' || typeof info.version !== 'string') {
-    throw invalidOption(OWNER, 'serverInfo', info, "expected { name: string, version: string }, such as { name: 'my-gateway', version: '1.0.0' }.");
+    throw invalidOption(
+      OWNER,
+      'serverInfo',
+      info,
+      "expected { name: string, version: string }, such as { name: 'my-gateway', version: '1.0.0' }.",
+    );
   }
   const serverInfo = { ...info };
   if (options.instructions !== undefined && typeof options.instructions !== 'string') {
@@ -184,7 +209,10 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
         return await tool.handler(args, context(tool.serverId, scope, extra));
       } catch (error) {
         logger.error(`[express-mcp-affinity] tool ${tool.serverId}/${name} failed: ${String(error)}`);
-        return { isError: true, content: [{ type: 'text', text: `Tool ${name} failed: ${error instanceof Error ? error.message : String(error)}` }] };
+        return {
+          isError: true,
+          content: [{ type: 'text', text: `Tool ${name} failed: ${error instanceof Error ? error.message : String(error)}` }],
+        };
       }
     });
 
@@ -236,7 +264,8 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       if (!prompt) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
       const args = (request.params.arguments ?? {}) as Record<string, string>;
       const missing = (prompt.arguments ?? []).filter((a) => a.required && args[a.name] === undefined).map((a) => a.name);
-      if (missing.length > 0) throw new McpError(ErrorCode.InvalidParams, `Missing required arguments for prompt ${name}: ${missing.join(', ')}`);
+      if (missing.length > 0)
+        throw new McpError(ErrorCode.InvalidParams, `Missing required arguments for prompt ${name}: ${missing.join(', ')}`);
       return prompt.get(args, context(prompt.serverId, scope, extra));
     });
 
@@ -259,12 +288,19 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       claimed = false;
     }
     if (!claimed) {
-      return fail(res, httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session store unavailable; retry shortly', { headers: { 'retry-after': '1' } }));
+      return fail(
+        res,
+        httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session store unavailable; retry shortly', {
+          headers: { 'retry-after': '1' },
+        }),
+      );
     }
     const server = createServer(scope);
     const forget = (): void => {
       if (!sessions.delete(sessionId)) return;
-      worker.store.releaseSession(sessionId, worker.workerId).catch((error: unknown) => logger.warn(`[express-mcp-affinity] releasing session failed: ${String(error)}`));
+      worker.store
+        .releaseSession(sessionId, worker.workerId)
+        .catch((error: unknown) => logger.warn(`[express-mcp-affinity] releasing session failed: ${String(error)}`));
     };
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => sessionId,
@@ -323,7 +359,9 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
   return function rpcDispatchMiddleware(req, res): void {
     const state = requestState(req);
     if (!state.scope) {
-      logger.error('[express-mcp-affinity] rpcDispatch ran without serverScope; mount serverScope before rpcDispatch (or use mcpAffinity(), which mounts both)');
+      logger.error(
+        '[express-mcp-affinity] rpcDispatch ran without serverScope; mount serverScope before rpcDispatch (or use mcpAffinity(), which mounts both)',
+      );
       return fail(res, httpRpcError(500, JsonRpcCodes.INTERNAL_ERROR, ErrorCodes.MISWIRED, 'Internal error: the gateway is misconfigured'));
     }
     if (claimsInternal(req) && !state.verifiedHop) {
@@ -331,7 +369,12 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       return fail(res, httpRpcError(403, JsonRpcCodes.SERVER_ERROR, ErrorCodes.HOP_REFUSED, 'Forbidden: not a valid internal request'));
     }
     if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
-      return fail(res, httpRpcError(405, JsonRpcCodes.SERVER_ERROR, ErrorCodes.METHOD_NOT_ALLOWED, 'Method not allowed', { headers: { allow: 'GET, POST, DELETE' } }));
+      return fail(
+        res,
+        httpRpcError(405, JsonRpcCodes.SERVER_ERROR, ErrorCodes.METHOD_NOT_ALLOWED, 'Method not allowed', {
+          headers: { allow: 'GET, POST, DELETE' },
+        }),
+      );
     }
     if (worker.exposeWorkerHeaders) res.setHeader(SERVED_BY_HEADER, worker.workerId);
     handle(req, res, state.scope, state.messages).catch((error: unknown) => {

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError, type HttpRpcError } from './errors.js';
+import { ErrorCodes, type HttpRpcError, httpRpcError, JsonRpcCodes, sendRpcError } from './errors.js';
 import { isHttpRpcError, readRawBody, requestState } from './request-state.js';
 import { resolveBodyLimit } from './session-affinity.js';
 import type { McpScope, ServerScopeOptions } from './types.js';
@@ -50,7 +50,12 @@ function applyScope(message: unknown, scope: McpScope): void {
 /** Parses the body and applies the scope. Rejects with an `HttpRpcError`. */
 export async function parseScopedBody(req: IncomingMessage, bodyLimit: number, scope: McpScope): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) {
-    throw httpRpcError(415, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Media Type: Content-Type must be application/json');
+    throw httpRpcError(
+      415,
+      JsonRpcCodes.INVALID_REQUEST,
+      ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
+      'Unsupported Media Type: Content-Type must be application/json',
+    );
   }
   const raw = await readRawBody(req, bodyLimit);
   let messages: unknown;
@@ -60,7 +65,8 @@ export async function parseScopedBody(req: IncomingMessage, bodyLimit: number, s
     throw httpRpcError(400, JsonRpcCodes.PARSE_ERROR, ErrorCodes.PARSE_ERROR, 'Parse error: the body is not valid JSON');
   }
   if (Array.isArray(messages)) {
-    if (messages.length === 0) throw httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: empty batch');
+    if (messages.length === 0)
+      throw httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: empty batch');
     for (const message of messages) applyScope(message, scope);
   } else {
     applyScope(messages, scope);
@@ -86,13 +92,30 @@ function hasTopLevelAlternation(source: string): boolean {
 
 export function serverScope(options: ServerScopeOptions): RequestHandler {
   checkOptionsObject(OWNER, options, ['catalog', 'serverIdPattern', 'bodyLimit']);
-  requireObjectWith(OWNER, 'catalog', options.catalog, ['hasServer', 'listTools'], 'pass the object returned by createCatalog(), or your own Catalog.');
+  requireObjectWith(
+    OWNER,
+    'catalog',
+    options.catalog,
+    ['hasServer', 'listTools'],
+    'pass the object returned by createCatalog(), or your own Catalog.',
+  );
   const catalog = options.catalog;
   if (options.serverIdPattern !== undefined && !(options.serverIdPattern instanceof RegExp)) {
-    throw invalidOption(OWNER, 'serverIdPattern', options.serverIdPattern, 'expected a RegExp anchored with ^ and $, such as /^[a-z0-9-]{1,32}$/.');
+    throw invalidOption(
+      OWNER,
+      'serverIdPattern',
+      options.serverIdPattern,
+      'expected a RegExp anchored with ^ and $, such as /^[a-z0-9-]{1,32}$/.',
+    );
   }
   const userPattern = options.serverIdPattern ?? DEFAULT_SERVER_ID_PATTERN;
-  if (!userPattern.source.startsWith('^') || !userPattern.source.endsWith('$') || hasTopLevelAlternation(userPattern.source) || userPattern.global || userPattern.sticky) {
+  if (
+    !userPattern.source.startsWith('^') ||
+    !userPattern.source.endsWith('$') ||
+    hasTopLevelAlternation(userPattern.source) ||
+    userPattern.global ||
+    userPattern.sticky
+  ) {
     throw invalidOption(
       OWNER,
       'serverIdPattern',

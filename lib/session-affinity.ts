@@ -8,20 +8,20 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NextFunction, RequestHandler } from 'express';
-import { ErrorCodes, JsonRpcCodes, httpRpcError, sendRpcError, sessionNotFound } from './errors.js';
+import { ErrorCodes, httpRpcError, JsonRpcCodes, sendRpcError, sessionNotFound } from './errors.js';
 import { SIGNATURE_HEADER, signHop } from './hop-signature.js';
 import {
+  claimsInternal,
   DEFAULT_BODY_LIMIT,
   INTERNAL_HEADER,
-  SESSION_HEADER,
-  claimsInternal,
   isHttpRpcError,
   readRawBody,
+  SESSION_HEADER,
   singleHeader,
 } from './request-state.js';
 import type { SessionAffinityOptions, WorkerRecord } from './types.js';
-import { AffinityWorker } from './worker.js';
 import { checkOptionsObject, invalidOption, positiveInteger } from './validations.js';
+import { AffinityWorker } from './worker.js';
 
 const OWNER = 'sessionAffinity';
 
@@ -51,7 +51,12 @@ const OWNER_GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EH
 
 export function resolveWorkerOption(owner: string, worker: unknown): AffinityWorker {
   if (!(worker instanceof AffinityWorker)) {
-    throw invalidOption(owner, 'worker', worker, 'expected the object returned by createAffinityWorker({ secret }); create one per process and pass it to every middleware.');
+    throw invalidOption(
+      owner,
+      'worker',
+      worker,
+      'expected the object returned by createAffinityWorker({ secret }); create one per process and pass it to every middleware.',
+    );
   }
   return worker;
 }
@@ -87,7 +92,14 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
   const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
   const { logger } = worker;
 
-  function sendToOwner(req: IncomingMessage, res: ServerResponse, owner: WorkerRecord, sessionId: string, body: Buffer, attempt: number): void {
+  function sendToOwner(
+    req: IncomingMessage,
+    res: ServerResponse,
+    owner: WorkerRecord,
+    sessionId: string,
+    body: Buffer,
+    attempt: number,
+  ): void {
     const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const method = req.method ?? 'GET';
     const headers = copyRequestHeaders(req);
@@ -101,16 +113,24 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       sourceWorkerId: worker.workerId,
       body,
     });
-    const target = owner.socketPath ? { socketPath: owner.socketPath } : (() => {
-      const u = new URL(owner.internalUrl);
-      return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
-    })();
+    const target = owner.socketPath
+      ? { socketPath: owner.socketPath }
+      : (() => {
+          const u = new URL(owner.internalUrl);
+          return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
+        })();
     const upstream = http.request({ ...target, agent: worker.agent, method, path: url, headers });
-    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('owner timed out'), { code: 'MCP_FORWARD_TIMEOUT' })), worker.forwardTimeoutMs);
+    const timer = setTimeout(
+      () => upstream.destroy(Object.assign(new Error('owner timed out'), { code: 'MCP_FORWARD_TIMEOUT' })),
+      worker.forwardTimeoutMs,
+    );
     // A host that vanished (powered off, partitioned) never refuses: give up on connecting early.
     upstream.once('socket', (socket) => {
       if (!socket.connecting) return;
-      const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timed out'), { code: 'MCP_CONNECT_TIMEOUT' })), worker.connectTimeoutMs);
+      const connectTimer = setTimeout(
+        () => upstream.destroy(Object.assign(new Error('connect timed out'), { code: 'MCP_CONNECT_TIMEOUT' })),
+        worker.connectTimeoutMs,
+      );
       socket.once('connect', () => clearTimeout(connectTimer));
       socket.once('close', () => clearTimeout(connectTimer));
     });
@@ -132,7 +152,9 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       answer.pipe(res);
       answer.on('error', () => res.destroy());
       answer.on('aborted', () => res.destroy());
-      logger.debug?.(`[express-mcp-affinity] forwarded ${method} ${url} session=${sessionId} to=${owner.workerId} status=${res.statusCode}`);
+      logger.debug?.(
+        `[express-mcp-affinity] forwarded ${method} ${url} session=${sessionId} to=${owner.workerId} status=${res.statusCode}`,
+      );
     });
 
     upstream.on('error', (error: NodeJS.ErrnoException) => {
@@ -152,12 +174,20 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         // heartbeat expires, and its sessions then answer 404).
         worker.store.forgetWorker?.(owner.workerId);
         logger.warn(`[express-mcp-affinity] could not connect to owner ${owner.workerId} within ${worker.connectTimeoutMs} ms`);
-        sendRpcError(res, httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_FAILED, 'The session owner is unreachable; retry shortly', { headers: { 'retry-after': '1' } }));
+        sendRpcError(
+          res,
+          httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_FAILED, 'The session owner is unreachable; retry shortly', {
+            headers: { 'retry-after': '1' },
+          }),
+        );
         return;
       }
       if (error.code === 'MCP_FORWARD_TIMEOUT') {
         logger.warn(`[express-mcp-affinity] owner ${owner.workerId} did not answer ${method} ${url} within ${worker.forwardTimeoutMs} ms`);
-        sendRpcError(res, httpRpcError(504, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_TIMEOUT, 'The session owner did not answer in time'));
+        sendRpcError(
+          res,
+          httpRpcError(504, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_TIMEOUT, 'The session owner did not answer in time'),
+        );
         return;
       }
       if (error.code && OWNER_GONE.has(error.code)) {
@@ -202,7 +232,12 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     if (found instanceof Promise) {
       found.then(route, (error: unknown) => {
         logger.error(`[express-mcp-affinity] store lookup for worker ${ownerId} failed: ${String(error)}`);
-        sendRpcError(res, httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session routing is unavailable; retry shortly', { headers: { 'retry-after': '1' } }));
+        sendRpcError(
+          res,
+          httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session routing is unavailable; retry shortly', {
+            headers: { 'retry-after': '1' },
+          }),
+        );
       });
     } else {
       route(found);

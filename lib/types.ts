@@ -74,10 +74,7 @@ export interface ToolDefinition {
   /** Arguments are validated against it before the handler runs. */
   readonly inputSchema: ToolInputSchema;
   readonly annotations?: ToolAnnotations;
-  readonly handler: (
-    args: Record<string, unknown>,
-    context: HandlerContext,
-  ) => CallToolResult | Promise<CallToolResult>;
+  readonly handler: (args: Record<string, unknown>, context: HandlerContext) => CallToolResult | Promise<CallToolResult>;
 }
 
 /** A resource of a virtual server. */
@@ -114,10 +111,7 @@ export interface PromptDefinition {
   readonly title?: string;
   readonly description?: string;
   readonly arguments?: readonly PromptArgument[];
-  readonly get: (
-    args: Record<string, string>,
-    context: HandlerContext,
-  ) => GetPromptResult | Promise<GetPromptResult>;
+  readonly get: (args: Record<string, string>, context: HandlerContext) => GetPromptResult | Promise<GetPromptResult>;
 }
 
 /** A catalog item with the virtual server it belongs to. */

@@ -19,10 +19,7 @@ export function describeValue(value: unknown): string {
 }
 
 export function invalidOption(owner: string, option: string, received: unknown, fix: string): McpAffinityError {
-  return new McpAffinityError(
-    ErrorCodes.INVALID_OPTION,
-    `${owner}: option \`${option}\` received ${describeValue(received)}; ${fix}`,
-  );
+  return new McpAffinityError(ErrorCodes.INVALID_OPTION, `${owner}: option \`${option}\` received ${describeValue(received)}; ${fix}`);
 }
 
 function distance(a: string, b: string): number {

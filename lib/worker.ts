@@ -41,7 +41,8 @@ function resolveSecrets(value: unknown): string[] {
   const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
   if (!list || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH)) {
     // Never echo a secret into an error message (and so into logs): describe it.
-    const received = typeof value === 'string' ? `a string of ${value.length} characters` : Array.isArray(value) ? `an array of ${value.length}` : value;
+    const received =
+      typeof value === 'string' ? `a string of ${value.length} characters` : Array.isArray(value) ? `an array of ${value.length}` : value;
     throw invalidOption(
       OWNER,
       'secret',
@@ -52,12 +53,19 @@ function resolveSecrets(value: unknown): string[] {
   return [...list];
 }
 
-type InternalListen = { kind: 'tcp'; host: string; port: number; advertisedHost: string; advertisedPort: number | undefined } | { kind: 'socket'; socketPath: string };
+type InternalListen =
+  | { kind: 'tcp'; host: string; port: number; advertisedHost: string; advertisedPort: number | undefined }
+  | { kind: 'socket'; socketPath: string };
 
 function resolveInternal(value: unknown): InternalListen {
   if (value === undefined) return { kind: 'tcp', host: '127.0.0.1', port: 0, advertisedHost: '127.0.0.1', advertisedPort: undefined };
   if (typeof value !== 'object' || value === null) {
-    throw invalidOption(OWNER, 'internal', value, 'expected { host?, port?, advertisedHost? } or { socketPath }; leave it unset for 127.0.0.1 on a free port.');
+    throw invalidOption(
+      OWNER,
+      'internal',
+      value,
+      'expected { host?, port?, advertisedHost? } or { socketPath }; leave it unset for 127.0.0.1 on a free port.',
+    );
   }
   const v = value as Record<string, unknown>;
   if (v.socketPath !== undefined) {
@@ -65,18 +73,37 @@ function resolveInternal(value: unknown): InternalListen {
     throw invalidOption(OWNER, 'internal.socketPath', v.socketPath, 'expected a file path such as /run/gateway/worker-1.sock.');
   }
   const host = v.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || host.length === 0) throw invalidOption(OWNER, 'internal.host', host, "expected an address to listen on, such as '127.0.0.1' or '10.0.0.5'.");
+  if (typeof host !== 'string' || host.length === 0)
+    throw invalidOption(OWNER, 'internal.host', host, "expected an address to listen on, such as '127.0.0.1' or '10.0.0.5'.");
   const port = v.port ?? 0;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw invalidOption(OWNER, 'internal.port', port, 'expected an integer from 0 to 65535 (0 picks a free port, even in a cluster worker).');
+    throw invalidOption(
+      OWNER,
+      'internal.port',
+      port,
+      'expected an integer from 0 to 65535 (0 picks a free port, even in a cluster worker).',
+    );
   }
   const advertisedHost = v.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? undefined : host);
   if (typeof advertisedHost !== 'string' || advertisedHost === '0.0.0.0' || advertisedHost === '::' || advertisedHost.length === 0) {
-    throw invalidOption(OWNER, 'internal.advertisedHost', advertisedHost, 'expected the address peers use to reach this worker (such as the pod IP), not a wildcard; set it whenever host is 0.0.0.0 or ::.');
+    throw invalidOption(
+      OWNER,
+      'internal.advertisedHost',
+      advertisedHost,
+      'expected the address peers use to reach this worker (such as the pod IP), not a wildcard; set it whenever host is 0.0.0.0 or ::.',
+    );
   }
   const advertisedPort = v.advertisedPort;
-  if (advertisedPort !== undefined && (typeof advertisedPort !== 'number' || !Number.isInteger(advertisedPort) || advertisedPort < 1 || advertisedPort > 65535)) {
-    throw invalidOption(OWNER, 'internal.advertisedPort', advertisedPort, 'expected the port peers connect to (1 to 65535) when it differs from the listening port, as behind NAT; leave it unset otherwise.');
+  if (
+    advertisedPort !== undefined &&
+    (typeof advertisedPort !== 'number' || !Number.isInteger(advertisedPort) || advertisedPort < 1 || advertisedPort > 65535)
+  ) {
+    throw invalidOption(
+      OWNER,
+      'internal.advertisedPort',
+      advertisedPort,
+      'expected the port peers connect to (1 to 65535) when it differs from the listening port, as behind NAT; leave it unset otherwise.',
+    );
   }
   return { kind: 'tcp', host, port, advertisedHost, advertisedPort };
 }
@@ -108,12 +135,23 @@ export class AffinityWorker {
     checkOptionsObject(OWNER, options, AFFINITY_WORKER_OPTIONS);
     this.secrets = resolveSecrets(options.secret);
     if (options.workerId !== undefined && (typeof options.workerId !== 'string' || !WORKER_ID_PATTERN.test(options.workerId))) {
-      throw invalidOption(OWNER, 'workerId', options.workerId, 'expected 1 to 64 characters of [A-Za-z0-9_-]; leave it unset to get a random id created in this process.');
+      throw invalidOption(
+        OWNER,
+        'workerId',
+        options.workerId,
+        'expected 1 to 64 characters of [A-Za-z0-9_-]; leave it unset to get a random id created in this process.',
+      );
     }
     // Created here, in the running process, never inherited from a parent: forks get their own.
     this.workerId = options.workerId ?? `w${randomBytes(6).toString('hex')}`;
     if (options.store !== undefined) {
-      requireObjectWith(OWNER, 'store', options.store, ['registerWorker', 'deregisterWorker', 'getWorker', 'claimSession', 'getSession', 'releaseSession'], 'pass a MemoryStore, ClusterStore or RedisStore, or leave it unset.');
+      requireObjectWith(
+        OWNER,
+        'store',
+        options.store,
+        ['registerWorker', 'deregisterWorker', 'getWorker', 'claimSession', 'getSession', 'releaseSession'],
+        'pass a MemoryStore, ClusterStore or RedisStore, or leave it unset.',
+      );
     }
     this.ownsStore = options.store === undefined;
     this.store = options.store ?? (cluster.isWorker ? new ClusterStore() : new MemoryStore());
@@ -185,7 +223,9 @@ export class AffinityWorker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.store.deregisterWorker(this.workerId).catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`));
+      await this.store
+        .deregisterWorker(this.workerId)
+        .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`));
       await Promise.allSettled([...this.sessions.values()].map((s) => s.close()));
       this.sessions.clear();
       const server = this.internalServer;

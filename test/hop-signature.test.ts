@@ -3,7 +3,7 @@
  * binds, and how the ReplayCache remembers nonces. No servers; the gateway-level behaviour is in
  * internal-forward-guard.test.ts.
  */
-import { ReplayCache, macMatches, parseSignature, signHop, type ParsedSignature } from '../lib/hop-signature';
+import { macMatches, type ParsedSignature, parseSignature, ReplayCache, signHop } from '../lib/hop-signature';
 
 const SECRET = 'unit-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const NEW_SECRET = 'rotation-new-secret-0123456789-abcdefghijklmnop';
@@ -30,7 +30,9 @@ function parsed(value: string): ParsedSignature {
 describe('signHop / parseSignature', () => {
   test('round trip: the header names timestamp, nonce, target and source, and its MAC verifies over the same request', () => {
     const value = signHop(SECRET, hop, NOW);
-    expect(value).toMatch(new RegExp(`^t=${NOW},n=[A-Za-z0-9_-]{22},to=${hop.targetWorkerId},from=${hop.sourceWorkerId},v1=[A-Za-z0-9_-]{43}$`));
+    expect(value).toMatch(
+      new RegExp(`^t=${NOW},n=[A-Za-z0-9_-]{22},to=${hop.targetWorkerId},from=${hop.sourceWorkerId},v1=[A-Za-z0-9_-]{43}$`),
+    );
     const signature = parsed(value);
     expect(signature).toMatchObject({ timestamp: NOW, targetWorkerId: hop.targetWorkerId, sourceWorkerId: hop.sourceWorkerId });
     expect(signature.nonce).toBe(/n=([^,]+)/.exec(value)![1]);

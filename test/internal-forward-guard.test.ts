@@ -5,20 +5,20 @@
  * unreplayed signature addressed to A; anything else gets 403 and no handler runs.
  */
 import net from 'node:net';
-import { MemoryStore } from '../lib/index';
 import { SIGNATURE_HEADER, signHop } from '../lib/hop-signature';
+import { MemoryStore } from '../lib/index';
 import type { Logger } from '../lib/types';
 import {
   ACCEPT,
-  SECRET,
+  type CallLog,
   openSession,
+  type RawResponse,
+  type RunningGateway,
   rawRequest,
+  SECRET,
   startGateway,
   testCatalog,
   toolNames,
-  type CallLog,
-  type RawResponse,
-  type RunningGateway,
 } from './helpers/gateway';
 
 const ALPHA = '/servers/alpha/mcp';
@@ -26,7 +26,8 @@ const WRONG_SECRET = 'not-the-gateway-secret-0123456789-abcdefghijklmn';
 const NEW_SECRET = 'rotation-new-secret-0123456789-abcdefghijklmnop';
 const OLD_SECRET = 'rotation-old-secret-0123456789-abcdefghijklmnop';
 
-const echoBody = (text = 'forged', id = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text } } });
+const echoBody = (text = 'forged', id = 1): string =>
+  JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text } } });
 const listBody = (id = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' });
 
 const internalUrl = (gw: RunningGateway): string => gw.router.worker.workerRecord!.internalUrl;
@@ -48,7 +49,15 @@ function socketRequest(url: string, path: string, headerLines: string[], body: s
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: hostname, port: Number(port) }, () => {
       socket.write(
-        [`POST ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, ...headerLines, `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', body].join('\r\n'),
+        [
+          `POST ${path} HTTP/1.1`,
+          `Host: ${hostname}:${port}`,
+          ...headerLines,
+          `Content-Length: ${Buffer.byteLength(body)}`,
+          'Connection: close',
+          '',
+          body,
+        ].join('\r\n'),
       );
     });
     const chunks: Buffer[] = [];
@@ -111,7 +120,10 @@ describe('internalForwardGuard on real gateways', () => {
   });
 
   /** Clears the captured log, so each send is judged on its own. */
-  async function send(url: string, init: { method?: string; headers: Record<string, string | string[]>; body: string }): Promise<RawResponse> {
+  async function send(
+    url: string,
+    init: { method?: string; headers: Record<string, string | string[]>; body: string },
+  ): Promise<RawResponse> {
     log.length = 0;
     return rawRequest(url, init);
   }
@@ -129,7 +141,9 @@ describe('internalForwardGuard on real gateways', () => {
       id: null,
       error: { code: -32000, message: expect.any(String), data: { code: 'ERR_MCP_AFFINITY_HOP_REFUSED' } },
     });
-    expect(log.filter((l) => l.level === 'warn').map((l) => l.message)).toContainEqual(expect.stringContaining(`refused internal hop (${reason})`));
+    expect(log.filter((l) => l.level === 'warn').map((l) => l.message)).toContainEqual(
+      expect.stringContaining(`refused internal hop (${reason})`),
+    );
     expect(log.filter((l) => l.level === 'error')).toEqual([]);
     if (response.headers) expect(response.headers['mcp-affinity-served-by']).toBeUndefined();
     expect(calls).toEqual([]);
@@ -173,29 +187,40 @@ describe('internalForwardGuard on real gateways', () => {
       }
     });
 
-    test.each([['X-Forwarded-Internally'], ['X-FORWARDED-INTERNALLY'], ['x-Forwarded-internally']])('%s: true (another letter case) without a signature', async (name) => {
-      for (const [, url] of ownerUrls()) {
-        const response = await send(`${url}${ALPHA}`, { headers: { ...mcpHeaders(sessionId), [name]: 'true' }, body: echoBody() });
-        expectRefused(response, 'missing-signature');
-      }
-    });
+    test.each([['X-Forwarded-Internally'], ['X-FORWARDED-INTERNALLY'], ['x-Forwarded-internally']])(
+      '%s: true (another letter case) without a signature',
+      async (name) => {
+        for (const [, url] of ownerUrls()) {
+          const response = await send(`${url}${ALPHA}`, { headers: { ...mcpHeaders(sessionId), [name]: 'true' }, body: echoBody() });
+          expectRefused(response, 'missing-signature');
+        }
+      },
+    );
 
     test('the marker repeated, even alongside an otherwise valid signature', async () => {
       const body = echoBody();
       for (const [, url] of ownerUrls()) {
-        const response = await send(`${url}${ALPHA}`, { headers: { ...hopHeaders(sign(body)), 'x-forwarded-internally': ['true', 'true'] }, body });
+        const response = await send(`${url}${ALPHA}`, {
+          headers: { ...hopHeaders(sign(body)), 'x-forwarded-internally': ['true', 'true'] },
+          body,
+        });
         expectRefused(response, 'repeated-header');
         // Twice under two spellings, which Node would otherwise fold into one "true, true".
         log.length = 0;
-        const mixed = await socketRequest(url, ALPHA, [
-          'Content-Type: application/json',
-          `Accept: ${ACCEPT}`,
-          'Mcp-Protocol-Version: 2025-06-18',
-          `Mcp-Session-Id: ${sessionId}`,
-          'X-Forwarded-Internally: true',
-          'x-forwarded-internally: true',
-          `X-Mcp-Affinity-Signature: ${sign(body)}`,
-        ], body);
+        const mixed = await socketRequest(
+          url,
+          ALPHA,
+          [
+            'Content-Type: application/json',
+            `Accept: ${ACCEPT}`,
+            'Mcp-Protocol-Version: 2025-06-18',
+            `Mcp-Session-Id: ${sessionId}`,
+            'X-Forwarded-Internally: true',
+            'x-forwarded-internally: true',
+            `X-Mcp-Affinity-Signature: ${sign(body)}`,
+          ],
+          body,
+        );
         expectRefused(mixed, 'repeated-header');
       }
       // Control: the same request with the marker once is served.
@@ -205,18 +230,24 @@ describe('internalForwardGuard on real gateways', () => {
     test('the signature header repeated (two valid signatures)', async () => {
       const body = echoBody();
       for (const [, url] of ownerUrls()) {
-        const response = await send(`${url}${ALPHA}`, { headers: { ...hopHeaders(''), [SIGNATURE_HEADER]: [sign(body), sign(body)] }, body });
+        const response = await send(`${url}${ALPHA}`, {
+          headers: { ...hopHeaders(''), [SIGNATURE_HEADER]: [sign(body), sign(body)] },
+          body,
+        });
         expectRefused(response, 'repeated-header');
       }
     });
 
-    test.each([['false'], ['TRUE'], ['True'], ['1'], ['yes'], ['true, true'], ['']])('a marker value other than "true" (%p), with a valid signature', async (value) => {
-      const body = echoBody();
-      for (const [, url] of ownerUrls()) {
-        const response = await send(`${url}${ALPHA}`, { headers: { ...hopHeaders(sign(body)), 'x-forwarded-internally': value }, body });
-        expectRefused(response, 'bad-marker');
-      }
-    });
+    test.each([['false'], ['TRUE'], ['True'], ['1'], ['yes'], ['true, true'], ['']])(
+      'a marker value other than "true" (%p), with a valid signature',
+      async (value) => {
+        const body = echoBody();
+        for (const [, url] of ownerUrls()) {
+          const response = await send(`${url}${ALPHA}`, { headers: { ...hopHeaders(sign(body)), 'x-forwarded-internally': value }, body });
+          expectRefused(response, 'bad-marker');
+        }
+      },
+    );
 
     test('a signature under a wrong secret', async () => {
       const body = echoBody();
@@ -243,7 +274,10 @@ describe('internalForwardGuard on real gateways', () => {
       expectEchoServed(first, 'once');
       expect(calls).toEqual([`alpha/echo@${a.workerId}`]);
       calls.length = 0;
-      for (const [, url] of [['internal', internalUrl(a)], ['public', a.url]]) {
+      for (const [, url] of [
+        ['internal', internalUrl(a)],
+        ['public', a.url],
+      ]) {
         const again = await send(`${url}${ALPHA}`, { headers, body });
         expectRefused(again, 'replayed');
       }
@@ -257,7 +291,14 @@ describe('internalForwardGuard on real gateways', () => {
       for (const [, url] of ownerUrls()) {
         expectRefused(await send(`${url}${ALPHA}`, { headers: hopHeaders(forged), body }), 'bad-signature');
         // Same nonce, other body, signed under a wrong secret.
-        const wrong = signHop(WRONG_SECRET, { method: 'POST', url: ALPHA, sessionId, targetWorkerId: a.workerId, sourceWorkerId: b.workerId, body: Buffer.from(body) });
+        const wrong = signHop(WRONG_SECRET, {
+          method: 'POST',
+          url: ALPHA,
+          sessionId,
+          targetWorkerId: a.workerId,
+          sourceWorkerId: b.workerId,
+          body: Buffer.from(body),
+        });
         const sameNonce = wrong.replace(/n=[^,]+/, /n=[^,]+/.exec(valid)![0]);
         expectRefused(await send(`${url}${ALPHA}`, { headers: hopHeaders(sameNonce), body }), 'bad-signature');
       }
@@ -325,7 +366,10 @@ describe('internalForwardGuard on real gateways', () => {
       ];
       for (const [, url] of ownerUrls()) {
         for (const claim of claims) {
-          const response = await send(`${url}${ALPHA}`, { headers: { ...mcpHeaders(sessionId), ...claim, 'x-forwarded-internally': 'true' }, body: echoBody() });
+          const response = await send(`${url}${ALPHA}`, {
+            headers: { ...mcpHeaders(sessionId), ...claim, 'x-forwarded-internally': 'true' },
+            body: echoBody(),
+          });
           expectRefused(response, 'missing-signature');
         }
       }
@@ -389,9 +433,19 @@ describe('internalForwardGuard on real gateways', () => {
       extra.push(rotating);
       const session = await openSession(`${rotating.url}${ALPHA}`);
       const signFor = (secret: string, body: string): string =>
-        signHop(secret, { method: 'POST', url: ALPHA, sessionId: session, targetWorkerId: rotating.workerId, sourceWorkerId: b.workerId, body: Buffer.from(body) });
+        signHop(secret, {
+          method: 'POST',
+          url: ALPHA,
+          sessionId: session,
+          targetWorkerId: rotating.workerId,
+          sourceWorkerId: b.workerId,
+          body: Buffer.from(body),
+        });
 
-      for (const [name, secret] of [['old', OLD_SECRET], ['new', NEW_SECRET]] as const) {
+      for (const [name, secret] of [
+        ['old', OLD_SECRET],
+        ['new', NEW_SECRET],
+      ] as const) {
         const body = echoBody(name);
         const response = await send(`${internalUrl(rotating)}${ALPHA}`, { headers: hopHeaders(signFor(secret, body), session), body });
         expectEchoServed(response, name, rotating);

@@ -9,17 +9,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type RequestHandler } from 'express';
 import {
-  MCP_PATHS,
-  MemoryStore,
+  type Catalog,
   createAffinityWorker,
   internalForwardGuard,
+  MCP_PATHS,
+  MemoryStore,
   rpcDispatch,
+  type SessionStore,
   serverScope,
   sessionAffinity,
-  type Catalog,
-  type SessionStore,
 } from '../lib/index';
-import { SECRET, openSession, rpc, startGateway, testCatalog, toolNames } from './helpers/gateway';
+import { openSession, rpc, SECRET, startGateway, testCatalog, toolNames } from './helpers/gateway';
 
 interface Worker {
   url: string;
@@ -29,13 +29,23 @@ interface Worker {
 /** The regression check: alpha's session, owned by `owner`, asked for tools/list through `other`. */
 async function forwardedToolsListIsAlphaOnly(owner: Worker, other: Worker): Promise<void> {
   const sessionId = await openSession(`${owner.url}/servers/alpha/mcp`);
-  const response = await rpc(`${other.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-session-id': sessionId });
+  const response = await rpc(
+    `${other.url}/servers/alpha/mcp`,
+    { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+    { 'mcp-session-id': sessionId },
+  );
   expect(response.headers['mcp-affinity-forwarded']).toBe('true');
   expect(response.status).toBe(200);
   expect(toolNames(response)).toEqual(['add', 'echo']);
 }
 
-type Wiring = (parts: { affinity: RequestHandler; guard: RequestHandler; scope: RequestHandler; unscoped: RequestHandler; dispatch: RequestHandler }) => RequestHandler[];
+type Wiring = (parts: {
+  affinity: RequestHandler;
+  guard: RequestHandler;
+  scope: RequestHandler;
+  unscoped: RequestHandler;
+  dispatch: RequestHandler;
+}) => RequestHandler[];
 
 /** A worker wired by hand from the four factories, the way a user (or a buggy gateway) might. */
 async function startHandWired(store: SessionStore, catalog: Catalog, wiring: Wiring): Promise<Worker> {
@@ -93,7 +103,11 @@ describe('regression: forwarded tools/list keeps the virtual server scope', () =
   test.each<[string, Wiring]>([
     [
       'the forwarded branch skips serverScope',
-      (p) => [p.affinity, p.guard, (req, res, next) => (forwarded(req) ? p.dispatch(req, res, next) : p.scope(req, res, () => p.dispatch(req, res, next)))],
+      (p) => [
+        p.affinity,
+        p.guard,
+        (req, res, next) => (forwarded(req) ? p.dispatch(req, res, next) : p.scope(req, res, () => p.dispatch(req, res, next))),
+      ],
     ],
     [
       'the forwarded branch scopes as the unscoped endpoint',

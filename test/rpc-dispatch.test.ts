@@ -5,30 +5,30 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import express from 'express';
 import {
+  type AffinityWorker,
   createAffinityWorker,
   internalForwardGuard,
   newConnectionFetch,
   rpcDispatch,
   serverScope,
   sessionAffinity,
-  type AffinityWorker,
 } from '../lib/index';
 import {
   ACCEPT,
-  SECRET,
+  type CallLog,
   initializeBody,
   openSession,
+  type RunningGateway,
   rawRequest,
   rpc,
+  SECRET,
   startGateway,
   testCatalog,
   toolNames,
-  type CallLog,
-  type RunningGateway,
 } from './helpers/gateway';
 
 const names = (items: Array<{ name: string }>): string[] => items.map((i) => i.name).sort();
@@ -79,7 +79,10 @@ describe('rpcDispatch through the SDK client', () => {
     const { client } = await connect('/servers/alpha/mcp');
     const { tools } = await client.listTools();
     expect(names(tools)).toEqual(['add', 'echo']);
-    expect(tools.find((t) => t.name === 'echo')).toMatchObject({ description: 'Returns the text', inputSchema: { type: 'object', required: ['text'] } });
+    expect(tools.find((t) => t.name === 'echo')).toMatchObject({
+      description: 'Returns the text',
+      inputSchema: { type: 'object', required: ['text'] },
+    });
 
     expect(await client.callTool({ name: 'echo', arguments: { text: 'hello' } })).toEqual({ content: [{ type: 'text', text: 'hello' }] });
     expect(await client.callTool({ name: 'add', arguments: { a: 2, b: 40 } })).toEqual({ content: [{ type: 'text', text: '42' }] });
@@ -88,7 +91,10 @@ describe('rpcDispatch through the SDK client', () => {
 
   test('another server’s tool does not exist on the alpha session and never runs', async () => {
     const { client } = await connect('/servers/alpha/mcp');
-    await expect(client.callTool({ name: 'reverse', arguments: { text: 'abc' } })).rejects.toMatchObject({ code: -32602, message: expect.stringContaining('reverse') });
+    await expect(client.callTool({ name: 'reverse', arguments: { text: 'abc' } })).rejects.toMatchObject({
+      code: -32602,
+      message: expect.stringContaining('reverse'),
+    });
     await expect(client.callTool({ name: 'whoami', arguments: {} })).rejects.toMatchObject({ code: -32602 });
     expect(calls).toEqual([]);
   });
@@ -109,8 +115,12 @@ describe('rpcDispatch through the SDK client', () => {
     const { client } = await connect('/servers/alpha/mcp');
     const { resources } = await client.listResources();
     expect(resources).toEqual([{ uri: 'memo://alpha/readme', name: 'readme', mimeType: 'text/plain' }]);
-    expect(await client.readResource({ uri: 'memo://alpha/readme' })).toEqual({ contents: [{ uri: 'memo://alpha/readme', text: 'alpha readme' }] });
-    expect(await client.readResource({ uri: 'memo://alpha/notes/42' })).toEqual({ contents: [{ uri: 'memo://alpha/notes/42', text: 'note 42' }] });
+    expect(await client.readResource({ uri: 'memo://alpha/readme' })).toEqual({
+      contents: [{ uri: 'memo://alpha/readme', text: 'alpha readme' }],
+    });
+    expect(await client.readResource({ uri: 'memo://alpha/notes/42' })).toEqual({
+      contents: [{ uri: 'memo://alpha/notes/42', text: 'note 42' }],
+    });
     await expect(client.readResource({ uri: 'memo://beta/secret' })).rejects.toMatchObject({ code: -32002 });
     await expect(client.readResource({ uri: 'memo://alpha/other' })).rejects.toMatchObject({ code: -32002 });
 
@@ -144,7 +154,9 @@ describe('rpcDispatch through the SDK client', () => {
     expect(names((await client.listTools()).tools)).toEqual(['add', 'echo', 'reverse', 'slow', 'whoami']);
     expect(await client.callTool({ name: 'reverse', arguments: { text: 'abc' } })).toEqual({ content: [{ type: 'text', text: 'cba' }] });
     expect((await client.listResources()).resources.map((r) => r.uri).sort()).toEqual(['memo://alpha/readme', 'memo://beta/secret']);
-    expect((await client.readResource({ uri: 'memo://alpha/notes/7' })).contents).toEqual([{ uri: 'memo://alpha/notes/7', text: 'note 7' }]);
+    expect((await client.readResource({ uri: 'memo://alpha/notes/7' })).contents).toEqual([
+      { uri: 'memo://alpha/notes/7', text: 'note 7' },
+    ]);
     expect(calls).toEqual([`beta/reverse@${gateway.workerId}`]);
   });
 
@@ -155,7 +167,11 @@ describe('rpcDispatch through the SDK client', () => {
     await client.close();
     expect(gateway.router.worker.sessions.has(sessionId)).toBe(false);
 
-    const raw = await rpc(`${gateway.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-session-id': sessionId });
+    const raw = await rpc(
+      `${gateway.url}/servers/alpha/mcp`,
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { 'mcp-session-id': sessionId },
+    );
     expect(raw.status).toBe(404);
     expect(raw.messages()[0].error).toMatchObject({ code: -32001, data: { code: 'ERR_MCP_AFFINITY_SESSION_NOT_FOUND' } });
 
@@ -171,7 +187,11 @@ describe('rpcDispatch through the SDK client', () => {
     const { client, transport } = await connect('/servers/alpha/mcp');
     const sessionId = transport.sessionId!;
     await client.close();
-    const raw = await rpc(`${gateway.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-session-id': sessionId });
+    const raw = await rpc(
+      `${gateway.url}/servers/alpha/mcp`,
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { 'mcp-session-id': sessionId },
+    );
     expect(raw.status).toBe(200);
     expect(toolNames(raw)).toEqual(['add', 'echo']);
   });
@@ -230,9 +250,17 @@ describe('rpcDispatch with raw requests', () => {
   });
 
   test('tools/call with params.name a number → 400 -32602 carrying the request id; nothing runs', async () => {
-    const response = await rpc(alpha, { jsonrpc: '2.0', id: 'call-1', method: 'tools/call', params: { name: 123, arguments: {} } }, { 'mcp-session-id': sessionId });
+    const response = await rpc(
+      alpha,
+      { jsonrpc: '2.0', id: 'call-1', method: 'tools/call', params: { name: 123, arguments: {} } },
+      { 'mcp-session-id': sessionId },
+    );
     expect(response.status).toBe(400);
-    expect(JSON.parse(response.body)).toMatchObject({ jsonrpc: '2.0', id: 'call-1', error: { code: -32602, data: { code: 'ERR_MCP_AFFINITY_INVALID_PARAMS' } } });
+    expect(JSON.parse(response.body)).toMatchObject({
+      jsonrpc: '2.0',
+      id: 'call-1',
+      error: { code: -32602, data: { code: 'ERR_MCP_AFFINITY_INVALID_PARAMS' } },
+    });
     const uri = await rpc(alpha, { jsonrpc: '2.0', id: 2, method: 'resources/read', params: {} }, { 'mcp-session-id': sessionId });
     expect(uri.status).toBe(400);
     expect(JSON.parse(uri.body).error.code).toBe(-32602);
@@ -253,12 +281,19 @@ describe('rpcDispatch with raw requests', () => {
     expect(served.status).toBe(200);
     const byId = new Map(served.messages().map((m) => [m.id, m]));
     expect(byId.get(1).result).toEqual({ content: [{ type: 'text', text: 'one' }] });
-    expect(byId.get(2).result.tools.map((t: { name: string }) => t.name).sort()).toEqual(['add', 'echo']);
+    expect(
+      byId
+        .get(2)
+        .result.tools.map((t: { name: string }) => t.name)
+        .sort(),
+    ).toEqual(['add', 'echo']);
     expect(calls).toEqual([`alpha/echo@${gateway.workerId}`]);
   });
 
   test('initialize inside a batch is refused, even where batches are allowed', async () => {
-    const response = await rpc(`${gateway.url}/servers/alpha/mcp`, [initializeBody(1), { jsonrpc: '2.0', id: 2, method: 'ping' }], { 'mcp-protocol-version': '2025-03-26' });
+    const response = await rpc(`${gateway.url}/servers/alpha/mcp`, [initializeBody(1), { jsonrpc: '2.0', id: 2, method: 'ping' }], {
+      'mcp-protocol-version': '2025-03-26',
+    });
     expect(response.status).toBe(400);
     expect(JSON.parse(response.body).error.code).toBe(-32600);
   });
@@ -276,11 +311,15 @@ describe('rpcDispatch with raw requests', () => {
 
   test('GET with the session and Accept text/event-stream → 200 text/event-stream', async () => {
     const head = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = http.request(alpha, {
-        method: 'GET',
-        agent: false,
-        headers: { accept: 'text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
-      }, resolve);
+      const req = http.request(
+        alpha,
+        {
+          method: 'GET',
+          agent: false,
+          headers: { accept: 'text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
+        },
+        resolve,
+      );
       pending.push(req);
       req.on('error', reject);
       req.end();
@@ -346,7 +385,11 @@ describe('rpcDispatch mounted without serverScope', () => {
     expect(worker!.sessions.size).toBe(0);
 
     for (const path of ['/servers/alpha/mcp', '/mcp']) {
-      const call = await rpc(`${url}${path}`, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } }, { 'mcp-session-id': `${worker!.workerId}.anything` });
+      const call = await rpc(
+        `${url}${path}`,
+        { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } },
+        { 'mcp-session-id': `${worker!.workerId}.anything` },
+      );
       expect(call.status).toBe(500);
       expect(JSON.parse(call.body).error.data.code).toBe('ERR_MCP_AFFINITY_MISWIRED');
       const get = await rawRequest(`${url}${path}`, { method: 'GET', headers: { accept: 'text/event-stream' } });
@@ -358,7 +401,11 @@ describe('rpcDispatch mounted without serverScope', () => {
   test('the same chain with serverScope works (control)', async () => {
     await start(true);
     const sessionId = await openSession(`${url}/servers/alpha/mcp`);
-    const call = await rpc(`${url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } }, { 'mcp-session-id': sessionId });
+    const call = await rpc(
+      `${url}/servers/alpha/mcp`,
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } },
+      { 'mcp-session-id': sessionId },
+    );
     expect(call.status).toBe(200);
     expect(calls).toEqual([`alpha/echo@${worker!.workerId}`]);
   });

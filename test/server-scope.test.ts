@@ -9,21 +9,21 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createCatalog } from '../lib/index';
-import { isHttpRpcError, getScope, requestState } from '../lib/request-state';
+import { getScope, isHttpRpcError, requestState } from '../lib/request-state';
 import { parseScopedBody, serverScope } from '../lib/server-scope';
 import type { McpScope, ServerScopeOptions } from '../lib/types';
 import {
   ACCEPT,
+  type CallLog,
   initializeBody,
   openSession,
+  type RawResponse,
+  type RunningGateway,
   rawRequest,
   rpc,
   startGateway,
   testCatalog,
   toolNames,
-  type CallLog,
-  type RawResponse,
-  type RunningGateway,
 } from './helpers/gateway';
 
 const UNKNOWN_SERVER = 'ERR_MCP_AFFINITY_UNKNOWN_SERVER';
@@ -44,7 +44,11 @@ async function listen(handler: http.RequestListener): Promise<{ server: http.Ser
  * One request whose path is sent byte for byte (rawRequest takes a URL, and URL parsing would
  * resolve `..` and `%2e%2e` before the request leaves).
  */
-function requestPath(base: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+function requestPath(
+  base: string,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request({ hostname, port, path, method: init.method ?? 'POST', headers: init.headers ?? {}, agent: false }, (res) => {
@@ -128,10 +132,12 @@ describe('parseScopedBody', () => {
 
   test('unscoped: removes a client-sent params.server_id and adds none', async () => {
     await start(10_000, { kind: 'all' });
-    const answer = await post(JSON.stringify([
-      { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { server_id: 'beta', cursor: 'c' } },
-      { jsonrpc: '2.0', id: 2, method: 'ping' },
-    ]));
+    const answer = await post(
+      JSON.stringify([
+        { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { server_id: 'beta', cursor: 'c' } },
+        { jsonrpc: '2.0', id: 2, method: 'ping' },
+      ]),
+    );
     expect(answer.messages).toEqual([
       { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { cursor: 'c' } },
       { jsonrpc: '2.0', id: 2, method: 'ping' },
@@ -218,7 +224,12 @@ describe('serverScope middleware', () => {
 
   test('on /servers/:id/mcp: a single message gets server_id too', async () => {
     await start();
-    const response = await post('/servers/beta/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', server_id: 'alpha' } });
+    const response = await post('/servers/beta/mcp', {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'echo', server_id: 'alpha' },
+    });
     const body = JSON.parse(response.body);
     expect(body.scope).toEqual({ kind: 'server', serverId: 'beta' });
     expect(body.messages.params).toEqual({ name: 'echo', server_id: 'beta' });
@@ -250,7 +261,10 @@ describe('serverScope middleware', () => {
 
   test('415 for text/plain, with a JSON-RPC body; the handler does not run', async () => {
     await start();
-    const response = await post('/servers/alpha/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}', { 'content-type': 'text/plain', accept: ACCEPT });
+    const response = await post('/servers/alpha/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}', {
+      'content-type': 'text/plain',
+      accept: ACCEPT,
+    });
     expect(response.status).toBe(415);
     expect(JSON.parse(response.body).error).toMatchObject({ code: -32600, data: { code: 'ERR_MCP_AFFINITY_UNSUPPORTED_MEDIA_TYPE' } });
     expect(reached).toBe(0);
@@ -276,7 +290,12 @@ describe('serverScope middleware', () => {
     await start({ bodyLimit: 200 });
     const small = await post('/servers/alpha/mcp', { jsonrpc: '2.0', id: 1, method: 'ping' });
     expect(small.status).toBe(200);
-    const response = await post('/servers/alpha/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(300) } } });
+    const response = await post('/servers/alpha/mcp', {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { text: 'x'.repeat(300) } },
+    });
     expect(response.status).toBe(413);
     expect(JSON.parse(response.body).error).toMatchObject({ code: -32600, data: { code: 'ERR_MCP_AFFINITY_BODY_TOO_LARGE' } });
     expect(reached).toBe(1);
@@ -300,7 +319,11 @@ describe('serverScope middleware', () => {
   ])('id %s (%s) → 404 JSON-RPC body, never the unscoped view', async (id) => {
     await start();
     for (const method of ['POST', 'GET', 'DELETE']) {
-      const response = await requestPath(url, `/servers/${id}/mcp`, { method, headers: jsonHeaders, body: method === 'POST' ? JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) : undefined });
+      const response = await requestPath(url, `/servers/${id}/mcp`, {
+        method,
+        headers: jsonHeaders,
+        body: method === 'POST' ? JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) : undefined,
+      });
       expectUnknownServer(response);
     }
     expect(reached).toBe(0);
@@ -380,7 +403,10 @@ describe('serverScope in the gateway', () => {
   });
 
   test('an id that is not valid percent-encoding → 404 JSON (not 500, not HTML)', async () => {
-    const response = await requestPath(gateway.url, '/servers/%E0%A4%A/mcp', { headers: jsonHeaders, body: JSON.stringify(initializeBody()) });
+    const response = await requestPath(gateway.url, '/servers/%E0%A4%A/mcp', {
+      headers: jsonHeaders,
+      body: JSON.stringify(initializeBody()),
+    });
     expectUnknownServer(response);
     expect(gateway.router.worker.sessions.size).toBe(0);
   });
@@ -396,7 +422,11 @@ describe('serverScope in the gateway', () => {
       const response = await rpc(`${gateway.url}${path}`, list, { 'mcp-session-id': sessionId });
       expect(response.status).toBe(404);
       expect(response.messages()[0].error).toMatchObject({ code: -32001, data: { code: 'ERR_MCP_AFFINITY_SESSION_NOT_FOUND' } });
-      const call = await rpc(`${gateway.url}${path}`, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'reverse', arguments: { text: 'ab' } } }, { 'mcp-session-id': sessionId });
+      const call = await rpc(
+        `${gateway.url}${path}`,
+        { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'reverse', arguments: { text: 'ab' } } },
+        { 'mcp-session-id': sessionId },
+      );
       expect(call.status).toBe(404);
     }
     expect(calls).toEqual([]);
@@ -404,7 +434,11 @@ describe('serverScope in the gateway', () => {
 
   test('a session initialized on /mcp is not served on /servers/alpha/mcp', async () => {
     const sessionId = await openSession(`${gateway.url}/mcp`);
-    const response = await rpc(`${gateway.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } }, { 'mcp-session-id': sessionId });
+    const response = await rpc(
+      `${gateway.url}/servers/alpha/mcp`,
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } },
+      { 'mcp-session-id': sessionId },
+    );
     expect(response.status).toBe(404);
     expect(response.messages()[0].error.code).toBe(-32001);
     expect(calls).toEqual([]);
@@ -442,7 +476,11 @@ describe('serverScope in the gateway', () => {
     expect(calls).toEqual([]);
 
     const all = await openSession(`${gateway.url}/mcp`);
-    const listed = await rpc(`${gateway.url}/mcp`, { jsonrpc: '2.0', id: 3, method: 'tools/list', params: { server_id: 'alpha' } }, { 'mcp-session-id': all });
+    const listed = await rpc(
+      `${gateway.url}/mcp`,
+      { jsonrpc: '2.0', id: 3, method: 'tools/list', params: { server_id: 'alpha' } },
+      { 'mcp-session-id': all },
+    );
     expect(toolNames(listed)).toEqual(['add', 'echo', 'reverse', 'slow', 'whoami']);
   });
 });

@@ -5,8 +5,8 @@
 import type http from 'node:http';
 import type Redis from 'ioredis';
 import { RedisStore } from '../lib/index';
-import { openSession, rawRequest, rpc, startGateway, testCatalog, type RunningGateway } from './helpers/gateway';
-import { startRedis, uniquePrefix, type TestRedis } from './helpers/redis';
+import { openSession, type RunningGateway, rawRequest, rpc, startGateway, testCatalog } from './helpers/gateway';
+import { startRedis, type TestRedis, uniquePrefix } from './helpers/redis';
 
 let redis: TestRedis;
 let client: Redis;
@@ -60,7 +60,11 @@ describe('sessionAffinity on RedisStore', () => {
     const sessionId = await openSession(`${a.url}/servers/alpha/mcp`);
     const commands = await commandsDuring(async () => {
       for (let i = 0; i < 20; i++) {
-        const response = await rpc(`${a.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: i, method: 'tools/list' }, { 'mcp-session-id': sessionId });
+        const response = await rpc(
+          `${a.url}/servers/alpha/mcp`,
+          { jsonrpc: '2.0', id: i, method: 'tools/list' },
+          { 'mcp-session-id': sessionId },
+        );
         expect(response.status).toBe(200);
       }
     });
@@ -71,7 +75,11 @@ describe('sessionAffinity on RedisStore', () => {
     const sessionId = await openSession(`${a.url}/servers/alpha/mcp`);
     const before = storeB.stats();
     for (let i = 0; i < 20; i++) {
-      const response = await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: i, method: 'tools/list' }, { 'mcp-session-id': sessionId });
+      const response = await rpc(
+        `${b.url}/servers/alpha/mcp`,
+        { jsonrpc: '2.0', id: i, method: 'tools/list' },
+        { 'mcp-session-id': sessionId },
+      );
       expect(response.headers['mcp-affinity-forwarded']).toBe('true');
     }
     const after = storeB.stats();
@@ -92,10 +100,15 @@ describe('sessionAffinity on RedisStore', () => {
   test('the session’s record holds its owner and endpoint, and DELETE through a peer removes it', async () => {
     const sessionId = await openSession(`${a.url}/servers/beta/mcp`);
     expect(await storeB.getSession(sessionId)).toEqual({ sessionId, workerId: a.workerId, scope: 'beta' });
-    const del = await rawRequest(`${b.url}/servers/beta/mcp`, { method: 'DELETE', headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' } });
+    const del = await rawRequest(`${b.url}/servers/beta/mcp`, {
+      method: 'DELETE',
+      headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
+    });
     expect(del.status).toBe(200);
     await new Promise((r) => setTimeout(r, 50)); // release is fire-and-forget
     expect(await storeB.getSession(sessionId)).toBeUndefined();
-    expect((await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': sessionId })).status).toBe(404);
+    expect(
+      (await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': sessionId })).status,
+    ).toBe(404);
   });
 });

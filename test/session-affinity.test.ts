@@ -4,20 +4,20 @@
  * really means B received it.
  */
 import http from 'node:http';
-import { MemoryStore } from '../lib/index';
 import { SIGNATURE_HEADER, signHop } from '../lib/hop-signature';
+import { MemoryStore } from '../lib/index';
 import {
   ACCEPT,
+  type CallLog,
   Gate,
-  SECRET,
   openSession,
+  type RunningGateway,
   rawRequest,
   rpc,
+  SECRET,
   startGateway,
   testCatalog,
   toolNames,
-  type CallLog,
-  type RunningGateway,
 } from './helpers/gateway';
 
 describe('sessionAffinity between two workers', () => {
@@ -54,10 +54,14 @@ describe('sessionAffinity between two workers', () => {
   test('a request reaching a non-owner is forwarded once to the owner’s internal address, with method, path, query and headers', async () => {
     const sessionId = await openSession(`${a.url}/servers/alpha/mcp`);
     const before = a.seen.length;
-    const response = await rpc(`${b.url}/servers/alpha/mcp?trace=1&x=%20y`, { jsonrpc: '2.0', id: 7, method: 'tools/list' }, {
-      'mcp-session-id': sessionId,
-      'x-client-header': 'kept',
-    });
+    const response = await rpc(
+      `${b.url}/servers/alpha/mcp?trace=1&x=%20y`,
+      { jsonrpc: '2.0', id: 7, method: 'tools/list' },
+      {
+        'mcp-session-id': sessionId,
+        'x-client-header': 'kept',
+      },
+    );
     expect(response.status).toBe(200);
     expect(response.headers['mcp-affinity-received-by']).toBe(b.workerId);
     expect(response.headers['mcp-affinity-served-by']).toBe(a.workerId);
@@ -77,7 +81,11 @@ describe('sessionAffinity between two workers', () => {
 
   test('tools/call through the forward executes on the owner only', async () => {
     const sessionId = await openSession(`${a.url}/servers/beta/mcp`);
-    const response = await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, { 'mcp-session-id': sessionId });
+    const response = await rpc(
+      `${b.url}/servers/beta/mcp`,
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
+      { 'mcp-session-id': sessionId },
+    );
     expect(response.status).toBe(200);
     expect(JSON.parse(response.messages()[0].result.content[0].text).workerId).toBe(a.workerId);
     expect(calls).toEqual([`beta/whoami@${a.workerId}`]);
@@ -90,35 +98,51 @@ describe('sessionAffinity between two workers', () => {
     const events: string[] = [];
     let sawProgressBeforeRelease = false;
     const done = new Promise<{ status: number; type: string | undefined }>((resolve, reject) => {
-      const req = http.request(`${b.url}/servers/gamma/mcp`, {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json', accept: ACCEPT, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
-      }, (res) => {
-        res.setEncoding('utf8');
-        let buffer = '';
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let end: number;
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const event = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const data = event.split('\n').find((l) => l.startsWith('data:'));
-            if (!data) continue;
-            events.push(data);
-            // The first progress event reached the client through B while the tool still waits
-            // on the gate: the forward did not buffer the response.
-            if (data.includes('notifications/progress') && events.length === 1) {
-              sawProgressBeforeRelease = true;
-              gate.release();
+      const req = http.request(
+        `${b.url}/servers/gamma/mcp`,
+        {
+          method: 'POST',
+          agent: false,
+          headers: {
+            'content-type': 'application/json',
+            accept: ACCEPT,
+            'mcp-session-id': sessionId,
+            'mcp-protocol-version': '2025-06-18',
+          },
+        },
+        (res) => {
+          res.setEncoding('utf8');
+          let buffer = '';
+          res.on('data', (chunk: string) => {
+            buffer += chunk;
+            let end: number;
+            while ((end = buffer.indexOf('\n\n')) >= 0) {
+              const event = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              const data = event.split('\n').find((l) => l.startsWith('data:'));
+              if (!data) continue;
+              events.push(data);
+              // The first progress event reached the client through B while the tool still waits
+              // on the gate: the forward did not buffer the response.
+              if (data.includes('notifications/progress') && events.length === 1) {
+                sawProgressBeforeRelease = true;
+                gate.release();
+              }
             }
-          }
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] }));
-        res.on('error', reject);
-      });
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] }));
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
-      req.end(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'slow', arguments: {}, _meta: { progressToken: 'p1' } } }));
+      req.end(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 3,
+          method: 'tools/call',
+          params: { name: 'slow', arguments: {}, _meta: { progressToken: 'p1' } },
+        }),
+      );
     });
     const { status, type } = await done;
     expect(status).toBe(200);
@@ -134,10 +158,23 @@ describe('sessionAffinity between two workers', () => {
     // A correctly signed hop addressed to B, for a session B does not own: B must answer itself.
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
     const internalUrl = b.router.worker.workerRecord!.internalUrl;
-    const signature = signHop(SECRET, { method: 'POST', url: '/servers/alpha/mcp', sessionId, targetWorkerId: b.workerId, sourceWorkerId: a.workerId, body: Buffer.from(body) });
+    const signature = signHop(SECRET, {
+      method: 'POST',
+      url: '/servers/alpha/mcp',
+      sessionId,
+      targetWorkerId: b.workerId,
+      sourceWorkerId: a.workerId,
+      body: Buffer.from(body),
+    });
     const before = a.seen.length;
     const response = await rawRequest(`${internalUrl}/servers/alpha/mcp`, {
-      headers: { 'content-type': 'application/json', accept: ACCEPT, 'mcp-session-id': sessionId, 'x-forwarded-internally': 'true', [SIGNATURE_HEADER]: signature },
+      headers: {
+        'content-type': 'application/json',
+        accept: ACCEPT,
+        'mcp-session-id': sessionId,
+        'x-forwarded-internally': 'true',
+        [SIGNATURE_HEADER]: signature,
+      },
       body,
     });
     expect(response.status).toBe(404);
@@ -146,7 +183,10 @@ describe('sessionAffinity between two workers', () => {
 
   test('DELETE from a non-owner ends the session on its owner; the id then gets 404 everywhere', async () => {
     const sessionId = await openSession(`${a.url}/servers/alpha/mcp`);
-    const deleted = await rawRequest(`${b.url}/servers/alpha/mcp`, { method: 'DELETE', headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' } });
+    const deleted = await rawRequest(`${b.url}/servers/alpha/mcp`, {
+      method: 'DELETE',
+      headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
+    });
     expect(deleted.status).toBe(200);
     expect(deleted.headers['mcp-affinity-served-by']).toBe(a.workerId);
     expect(a.router.worker.sessions.has(sessionId)).toBe(false);
@@ -161,13 +201,19 @@ describe('sessionAffinity between two workers', () => {
   test('when the owner’s process is gone, its sessions answer 404 at once (no hang, no 502)', async () => {
     const sessionId = await openSession(`${a.url}/servers/alpha/mcp`);
     // Warm B's pooled connection to A, then make A vanish without deregistering, as a crash would.
-    expect((await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': sessionId })).status).toBe(200);
+    expect(
+      (await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': sessionId })).status,
+    ).toBe(200);
     const internal = (a.router.worker as unknown as { internalServer: http.Server }).internalServer;
     internal.closeAllConnections();
     await new Promise<void>((resolve) => internal.close(() => resolve()));
     expect(store.getWorker(a.workerId)).toBeDefined();
     const started = Date.now();
-    const response = await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { 'mcp-session-id': sessionId });
+    const response = await rpc(
+      `${b.url}/servers/alpha/mcp`,
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+      { 'mcp-session-id': sessionId },
+    );
     expect(response.status).toBe(404);
     expect(response.messages()[0].error).toMatchObject({ code: -32001, data: { code: 'ERR_MCP_AFFINITY_SESSION_NOT_FOUND' } });
     expect(Date.now() - started).toBeLessThan(1000);
@@ -190,7 +236,11 @@ describe('sessionAffinity between two workers', () => {
     b = await startGateway({ store, catalog: testCatalog(), bodyLimit: 1000 });
     const sessionId = await openSession(`${a.url}/servers/alpha/mcp`);
     const before = a.seen.length;
-    const response = await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(5000) } } }, { 'mcp-session-id': sessionId });
+    const response = await rpc(
+      `${b.url}/servers/alpha/mcp`,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(5000) } } },
+      { 'mcp-session-id': sessionId },
+    );
     expect(response.status).toBe(413);
     expect(response.messages()[0].error.data.code).toBe('ERR_MCP_AFFINITY_BODY_TOO_LARGE');
     expect(a.seen.length).toBe(before);

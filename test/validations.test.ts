@@ -6,16 +6,16 @@
  * taken beforehand.
  */
 import {
-  McpAffinityError,
+  type AffinityWorker,
   createAffinityWorker,
   createCatalog,
   internalForwardGuard,
+  McpAffinityError,
+  type McpAffinityRouter,
   mcpAffinity,
   rpcDispatch,
   serverScope,
   sessionAffinity,
-  type AffinityWorker,
-  type McpAffinityRouter,
   type ToolDefinition,
 } from '../lib/index';
 import { SECRET, testCatalog } from './helpers/gateway';
@@ -23,8 +23,7 @@ import { SECRET, testCatalog } from './helpers/gateway';
 const INVALID_OPTION = 'ERR_MCP_AFFINITY_INVALID_OPTION';
 
 const isPlain = (value: unknown): value is Record<string, unknown> | unknown[] =>
-  Array.isArray(value) ||
-  (typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value)));
+  Array.isArray(value) || (typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value)));
 
 /** Freezes plain objects and arrays all the way down (class instances such as a catalog are left alone). */
 function deepFreeze<T>(value: T): T {
@@ -161,7 +160,11 @@ describe('mcpAffinity', () => {
 
   test.each([
     ['an empty object', {}, 'registerWorker(), deregisterWorker(), getWorker(), claimSession(), getSession(), releaseSession()'],
-    ['missing releaseSession', { registerWorker() {}, deregisterWorker() {}, getWorker() {}, claimSession() {}, getSession() {} }, 'releaseSession()'],
+    [
+      'missing releaseSession',
+      { registerWorker() {}, deregisterWorker() {}, getWorker() {}, claimSession() {}, getSession() {} },
+      'releaseSession()',
+    ],
     ['a string', 'redis://localhost', 'registerWorker()'],
   ])('store %s', (_label, store, missing) => {
     const error = creationError(mcpAffinity, { catalog, secret: SECRET, store } as never);
@@ -171,7 +174,11 @@ describe('mcpAffinity', () => {
   });
 
   test('logger without warn', () => {
-    const error = creationError(mcpAffinity, { catalog, secret: SECRET, logger: { info: () => undefined, error: () => undefined } } as never);
+    const error = creationError(mcpAffinity, {
+      catalog,
+      secret: SECRET,
+      logger: { info: () => undefined, error: () => undefined },
+    } as never);
     expect(error.message).toContain('`logger`');
     expect(error.message).toContain('received an object (Object)');
     expect(error.message).toContain('warn()');
@@ -274,11 +281,15 @@ describe('individual factories', () => {
 
   test('serverScope without catalog, or with an unanchored pattern', () => {
     expect(creationError(serverScope, {} as never).message).toContain('serverScope: option `catalog` received undefined');
-    expect(creationError(serverScope, { catalog: testCatalog(), serverIdPattern: /alpha/ }).message).toContain('serverScope: option `serverIdPattern` received /alpha/');
+    expect(creationError(serverScope, { catalog: testCatalog(), serverIdPattern: /alpha/ }).message).toContain(
+      'serverScope: option `serverIdPattern` received /alpha/',
+    );
   });
 
   test('createAffinityWorker: the same checks, and a valid call does not mutate its options', async () => {
-    expect(creationError(createAffinityWorker, { secret: SECRET, workerId: 'a.b' }).message).toContain('createAffinityWorker: option `workerId` received "a.b"');
+    expect(creationError(createAffinityWorker, { secret: SECRET, workerId: 'a.b' }).message).toContain(
+      'createAffinityWorker: option `workerId` received "a.b"',
+    );
     const options = deepFreeze({ secret: SECRET, internal: { port: 0 }, logger: silent });
     const before = snapshot(options);
     const other = createAffinityWorker(options);
@@ -329,14 +340,24 @@ describe('createCatalog', () => {
 
   test.each(['a.b', 'a/b', '-x', '', 'al pha', 'a'.repeat(65), '..'])('server id %p', (id) => {
     const error = creationError(createCatalog, { [id]: {} });
-    expect(error.message).toContain(`server id ${id.length > 40 ? `a string of ${id.length} characters` : JSON.stringify(id)} is not allowed`);
+    expect(error.message).toContain(
+      `server id ${id.length > 40 ? `a string of ${id.length} characters` : JSON.stringify(id)} is not allowed`,
+    );
     expect(error.message).toMatch(/1 to 64 of \[A-Za-z0-9_-\]/);
   });
 
   test('resources, templates and prompts without their function', () => {
-    expect(creationError(createCatalog, { alpha: { resources: [{ uri: 'memo://x', name: 'x' }] } } as never).message).toContain('servers.alpha.resources.memo://x.read received undefined');
-    expect(creationError(createCatalog, { alpha: { resourceTemplates: [{ uriTemplate: 'memo://{id}', name: 'x' }] } } as never).message).toContain('servers.alpha.resourceTemplates.memo://{id}.read received undefined');
-    expect(creationError(createCatalog, { alpha: { prompts: [{ name: 'p', get: 'nope' }] } } as never).message).toContain('servers.alpha.prompts.p.get received "nope"');
-    expect(creationError(createCatalog, { alpha: { tools: {} } } as never).message).toContain('servers.alpha.tools received an object (Object); expected an array');
+    expect(creationError(createCatalog, { alpha: { resources: [{ uri: 'memo://x', name: 'x' }] } } as never).message).toContain(
+      'servers.alpha.resources.memo://x.read received undefined',
+    );
+    expect(
+      creationError(createCatalog, { alpha: { resourceTemplates: [{ uriTemplate: 'memo://{id}', name: 'x' }] } } as never).message,
+    ).toContain('servers.alpha.resourceTemplates.memo://{id}.read received undefined');
+    expect(creationError(createCatalog, { alpha: { prompts: [{ name: 'p', get: 'nope' }] } } as never).message).toContain(
+      'servers.alpha.prompts.p.get received "nope"',
+    );
+    expect(creationError(createCatalog, { alpha: { tools: {} } } as never).message).toContain(
+      'servers.alpha.tools received an object (Object); expected an array',
+    );
   });
 });

@@ -47,7 +47,9 @@ for (let attempt = 1; attempt <= 20; attempt++) {
   const { tools: alphaTools } = await alpha.client.listTools();
   const received = alpha.state.last.get('mcp-affinity-received-by');
   if (received !== alphaOwner) {
-    console.log(`tools/list on alpha, received by ${received}, answered by owner ${alpha.state.last.get('mcp-affinity-served-by')}: ${alphaTools.map((t) => t.name).join(', ')}`);
+    console.log(
+      `tools/list on alpha, received by ${received}, answered by owner ${alpha.state.last.get('mcp-affinity-served-by')}: ${alphaTools.map((t) => t.name).join(', ')}`,
+    );
     break;
   }
   if (attempt === 20) console.log('every request reached the owner directly; start more workers (WORKERS=3) to see a forward');

@@ -11,7 +11,7 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
-import { RedisStore, mcpAffinity, setupClusterPrimary } from 'express-mcp-affinity';
+import { mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
 import { createExampleCatalog } from './catalog.mjs';
 
 const PORT = Number(process.env.PORT ?? 3000);
@@ -23,7 +23,9 @@ if (cluster.isPrimary) {
   // One secret for every worker; generated here when none is given, so forks inherit it.
   const secret = process.env.MCP_AFFINITY_SECRET ?? randomBytes(32).toString('base64url');
   if (REDIS_URL && !process.env.MCP_AFFINITY_SECRET) {
-    console.warn('MCP_AFFINITY_SECRET is not set: this host generated its own, so other hosts cannot forward to it. Set the same secret on every host.');
+    console.warn(
+      'MCP_AFFINITY_SECRET is not set: this host generated its own, so other hosts cannot forward to it. Set the same secret on every host.',
+    );
   }
   // The embedded store's table of workers; with Redis, the workers share Redis instead.
   if (!REDIS_URL) setupClusterPrimary();
@@ -31,7 +33,7 @@ if (cluster.isPrimary) {
   const fork = () => cluster.fork({ MCP_AFFINITY_SECRET: secret });
   for (let i = 0; i < WORKERS; i++) fork();
 
-  cluster.on('message', (worker, message) => {
+  cluster.on('message', (_worker, message) => {
     if (message?.type === 'ready') console.log(`worker ${message.workerId} pid ${message.pid} ready on http://${HOST}:${PORT}`);
   });
   cluster.on('exit', (worker, code, signal) => {

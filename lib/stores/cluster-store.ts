@@ -8,7 +8,7 @@
  * the others, so its sessions answer 404 instead of being routed to a dead process.
  */
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
-import { McpAffinityError, ErrorCodes } from '../errors.js';
+import { ErrorCodes, McpAffinityError } from '../errors.js';
 import type { SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 
 const TAG = 'express-mcp-affinity';
@@ -66,7 +66,12 @@ export class ClusterStore implements SessionStore {
         this.registering = undefined;
       }
     } else if (message.type === 'register-refused') {
-      this.registering?.reject(new McpAffinityError(ErrorCodes.INVALID_OPTION, `ClusterStore: the primary refused worker id ${message.workerId}: ${message.reason}`));
+      this.registering?.reject(
+        new McpAffinityError(
+          ErrorCodes.INVALID_OPTION,
+          `ClusterStore: the primary refused worker id ${message.workerId}: ${message.reason}`,
+        ),
+      );
       this.registering = undefined;
     } else if (message.type === 'reply') {
       const waiting = this.pending.get(message.requestId);
@@ -127,7 +132,9 @@ export class ClusterStore implements SessionStore {
   }
 
   async getSession(sessionId: string): Promise<SessionRecord | undefined> {
-    return ((await this.ask((requestId) => ({ tag: TAG, type: 'get-session', requestId, sessionId }))) ?? undefined) as SessionRecord | undefined;
+    return ((await this.ask((requestId) => ({ tag: TAG, type: 'get-session', requestId, sessionId }))) ?? undefined) as
+      | SessionRecord
+      | undefined;
   }
 
   async releaseSession(sessionId: string, workerId: string): Promise<void> {
@@ -160,7 +167,10 @@ export interface ClusterPrimary {
  */
 export function setupClusterPrimary(): ClusterPrimary {
   if (!cluster.isPrimary) {
-    throw new McpAffinityError(ErrorCodes.INVALID_OPTION, 'setupClusterPrimary: called in a cluster worker; call it in the primary process, before cluster.fork().');
+    throw new McpAffinityError(
+      ErrorCodes.INVALID_OPTION,
+      'setupClusterPrimary: called in a cluster worker; call it in the primary process, before cluster.fork().',
+    );
   }
   const members = new Map<string, { record: WorkerRecord; process: ClusterWorker }>();
   const sessions = new Map<string, SessionRecord>();
@@ -187,7 +197,12 @@ export function setupClusterPrimary(): ClusterPrimary {
       case 'register': {
         const existing = members.get(message.worker.workerId);
         if (existing && existing.process !== worker) {
-          worker.send({ tag: TAG, type: 'register-refused', workerId: message.worker.workerId, reason: 'another live worker already uses this id' } satisfies ToWorker);
+          worker.send({
+            tag: TAG,
+            type: 'register-refused',
+            workerId: message.worker.workerId,
+            reason: 'another live worker already uses this id',
+          } satisfies ToWorker);
           return;
         }
         members.set(message.worker.workerId, { record: message.worker, process: worker });

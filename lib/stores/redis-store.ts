@@ -132,7 +132,13 @@ interface Script {
   readonly sha: string;
 }
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const SCRIPTS = { claim: script(CLAIM), release: script(RELEASE), touch: script(TOUCH), deregister: script(DEREGISTER), getSession: script(GET_SESSION) };
+const SCRIPTS = {
+  claim: script(CLAIM),
+  release: script(RELEASE),
+  touch: script(TOUCH),
+  deregister: script(DEREGISTER),
+  getSession: script(GET_SESSION),
+};
 
 type EvalClient = {
   evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
@@ -170,21 +176,41 @@ export class RedisStore implements SessionStore {
     ]);
     const client = options.client as unknown as Record<string, unknown> | undefined;
     if (!client || typeof client.evalsha !== 'function' || typeof client.set !== 'function') {
-      throw invalidOption(OWNER, 'client', options.client, 'expected an ioredis client you created, e.g. new Redis(process.env.REDIS_URL); the store never quits it.');
+      throw invalidOption(
+        OWNER,
+        'client',
+        options.client,
+        'expected an ioredis client you created, e.g. new Redis(process.env.REDIS_URL); the store never quits it.',
+      );
     }
     this.client = options.client;
     const prefix = options.prefix ?? 'mcp-affinity:';
     if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-      throw invalidOption(OWNER, 'prefix', prefix, 'expected a string without { or } (the store adds its own hash tag), such as "mcp-affinity:".');
+      throw invalidOption(
+        OWNER,
+        'prefix',
+        prefix,
+        'expected a string without { or } (the store adds its own hash tag), such as "mcp-affinity:".',
+      );
     }
     // One hash tag for every key: multi-key scripts stay within one Redis Cluster slot.
     this.keyPrefix = `${prefix}{affinity}:`;
     this.sessionTtlMs = positiveInteger(OWNER, 'sessionTtlMs', options.sessionTtlMs, 30 * 60_000);
-    this.touchIntervalMs = positiveInteger(OWNER, 'touchIntervalMs', options.touchIntervalMs, Math.min(60_000, Math.ceil(this.sessionTtlMs / 10)));
+    this.touchIntervalMs = positiveInteger(
+      OWNER,
+      'touchIntervalMs',
+      options.touchIntervalMs,
+      Math.min(60_000, Math.ceil(this.sessionTtlMs / 10)),
+    );
     this.heartbeatIntervalMs = positiveInteger(OWNER, 'heartbeatIntervalMs', options.heartbeatIntervalMs, 2000);
     this.heartbeatTtlMs = positiveInteger(OWNER, 'heartbeatTtlMs', options.heartbeatTtlMs, 3 * this.heartbeatIntervalMs);
     if (this.heartbeatTtlMs <= this.heartbeatIntervalMs) {
-      throw invalidOption(OWNER, 'heartbeatTtlMs', this.heartbeatTtlMs, `expected more than heartbeatIntervalMs (${this.heartbeatIntervalMs}), such as ${3 * this.heartbeatIntervalMs}, or a live worker would flap.`);
+      throw invalidOption(
+        OWNER,
+        'heartbeatTtlMs',
+        this.heartbeatTtlMs,
+        `expected more than heartbeatIntervalMs (${this.heartbeatIntervalMs}), such as ${3 * this.heartbeatIntervalMs}, or a live worker would flap.`,
+      );
     }
     this.workerCacheMs = positiveInteger(OWNER, 'workerCacheMs', options.workerCacheMs, this.heartbeatIntervalMs);
     this.operationTimeoutMs = positiveInteger(OWNER, 'operationTimeoutMs', options.operationTimeoutMs, 1000);
@@ -212,7 +238,13 @@ export class RedisStore implements SessionStore {
     }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, `RedisStore: Redis did not answer within ${this.operationTimeoutMs} ms`)), this.operationTimeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, `RedisStore: Redis did not answer within ${this.operationTimeoutMs} ms`),
+          ),
+        this.operationTimeoutMs,
+      );
     });
     try {
       return await Promise.race([run(), timeout]);
@@ -238,7 +270,10 @@ export class RedisStore implements SessionStore {
     if (created !== 'OK') {
       const existing = await this.call(() => this.client.get(key));
       if (existing !== value) {
-        throw new McpAffinityError(ErrorCodes.INVALID_OPTION, `RedisStore: worker id ${worker.workerId} is already registered by another live worker (${existing}); leave workerId unset so each process gets its own.`);
+        throw new McpAffinityError(
+          ErrorCodes.INVALID_OPTION,
+          `RedisStore: worker id ${worker.workerId} is already registered by another live worker (${existing}); leave workerId unset so each process gets its own.`,
+        );
       }
     }
     clearInterval(this.heartbeats.get(worker.workerId));
@@ -256,7 +291,9 @@ export class RedisStore implements SessionStore {
     clearInterval(this.heartbeats.get(workerId));
     this.heartbeats.delete(workerId);
     this.workerCache.delete(workerId);
-    await this.call(() => this.run(SCRIPTS.deregister, [this.workerKey(workerId), this.sessionSetKey(workerId)], [`${this.keyPrefix}session:`]));
+    await this.call(() =>
+      this.run(SCRIPTS.deregister, [this.workerKey(workerId), this.sessionSetKey(workerId)], [`${this.keyPrefix}session:`]),
+    );
   }
 
   getWorker(workerId: string): WorkerRecord | undefined | Promise<WorkerRecord | undefined> {
@@ -293,7 +330,11 @@ export class RedisStore implements SessionStore {
   async claimSession(record: SessionRecord): Promise<boolean> {
     this.counters.roundTrips++;
     const result = await this.call(() =>
-      this.run(SCRIPTS.claim, [this.sessionKey(record.sessionId), this.sessionSetKey(record.workerId)], [record.workerId, record.scope, this.sessionTtlMs, record.sessionId]),
+      this.run(
+        SCRIPTS.claim,
+        [this.sessionKey(record.sessionId), this.sessionSetKey(record.workerId)],
+        [record.workerId, record.scope, this.sessionTtlMs, record.sessionId],
+      ),
     );
     if (Number(result) === 1) this.lastTouch.set(record.sessionId, Date.now());
     return Number(result) === 1;
@@ -301,7 +342,9 @@ export class RedisStore implements SessionStore {
 
   async getSession(sessionId: string): Promise<SessionRecord | undefined> {
     this.counters.roundTrips++;
-    const result = (await this.call(() => this.run(SCRIPTS.getSession, [this.sessionKey(sessionId)], [`${this.keyPrefix}worker:`]))) as [string, string] | null;
+    const result = (await this.call(() => this.run(SCRIPTS.getSession, [this.sessionKey(sessionId)], [`${this.keyPrefix}worker:`]))) as
+      | [string, string]
+      | null;
     if (!result) return undefined;
     return { sessionId, workerId: result[0], scope: result[1] };
   }
@@ -316,13 +359,13 @@ export class RedisStore implements SessionStore {
     const last = this.lastTouch.get(sessionId);
     if (last !== undefined && now - last < this.touchIntervalMs) return;
     this.lastTouch.set(sessionId, now);
-    this.call(() => this.run(SCRIPTS.touch, [this.sessionKey(sessionId), this.sessionSetKey(workerId)], [workerId, scope, this.sessionTtlMs, sessionId])).catch(
-      (error: unknown) => {
-        // Try again on the next request rather than after a whole interval.
-        this.lastTouch.delete(sessionId);
-        this.logger.debug?.(`[express-mcp-affinity] refreshing session ${sessionId} failed: ${String(error)}`);
-      },
-    );
+    this.call(() =>
+      this.run(SCRIPTS.touch, [this.sessionKey(sessionId), this.sessionSetKey(workerId)], [workerId, scope, this.sessionTtlMs, sessionId]),
+    ).catch((error: unknown) => {
+      // Try again on the next request rather than after a whole interval.
+      this.lastTouch.delete(sessionId);
+      this.logger.debug?.(`[express-mcp-affinity] refreshing session ${sessionId} failed: ${String(error)}`);
+    });
   }
 
   /** Lookup counters since the store was created. */

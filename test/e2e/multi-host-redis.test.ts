@@ -7,13 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { newConnectionFetch } from '../../lib/index';
-import { startExampleCluster, type ExampleCluster } from '../helpers/example-cluster';
-import { rawRequest, rpc, type RawResponse } from '../helpers/gateway';
-import { startRedis, uniquePrefix, type TestRedis } from '../helpers/redis';
+import { type ExampleCluster, startExampleCluster } from '../helpers/example-cluster';
+import { type RawResponse, rawRequest, rpc } from '../helpers/gateway';
+import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
 
 const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
-const toolsOf = (r: RawResponse): string[] => r.messages()[0].result.tools.map((t: { name: string }) => t.name).sort();
+const toolsOf = (r: RawResponse): string[] =>
+  r
+    .messages()[0]
+    .result.tools.map((t: { name: string }) => t.name)
+    .sort();
 const whoamiOf = (r: RawResponse): { workerId: string; pid: number } => JSON.parse(r.messages()[0].result.content[0].text);
 
 async function initialize(host: ExampleCluster, endpoint: string): Promise<string> {
@@ -110,7 +114,12 @@ describe('many hosts on one Redis', () => {
     const started = Date.now();
     const refused = await rawRequest(`${h2.url}/servers/alpha/mcp`, {
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      }),
     });
     expect(Date.now() - started).toBeLessThan(2000);
     expect(refused.status).toBe(503);

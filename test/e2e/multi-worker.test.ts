@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { newConnectionFetch } from '../../lib/index';
-import { ROOT, startExampleCluster, type ExampleCluster } from '../helpers/example-cluster';
+import { type ExampleCluster, ROOT, startExampleCluster } from '../helpers/example-cluster';
 
 const WORKERS = 3;
 
@@ -41,8 +41,7 @@ const whoami = async (session: Observed): Promise<{ workerId: string; pid: numbe
   return JSON.parse((result.content as Array<{ text: string }>)[0]!.text);
 };
 
-const toolNames = async (session: Observed): Promise<string[]> =>
-  (await session.client.listTools()).tools.map((t) => t.name).sort();
+const toolNames = async (session: Observed): Promise<string[]> => (await session.client.listTools()).tools.map((t) => t.name).sort();
 
 describe('examples/multi-worker as a real cluster', () => {
   let cluster: ExampleCluster;

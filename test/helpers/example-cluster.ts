@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -29,7 +29,10 @@ export interface ExampleCluster {
  * Starts `examples/multi-worker` (built package required: `npm run build`) as a real cluster on
  * `host` (any 127.x.y.z address acts as a separate host), with extra environment variables.
  */
-export async function startExampleCluster(workers: number, options: { host?: string; env?: Record<string, string> } = {}): Promise<ExampleCluster> {
+export async function startExampleCluster(
+  workers: number,
+  options: { host?: string; env?: Record<string, string> } = {},
+): Promise<ExampleCluster> {
   const port = await freePort();
   const host = options.host ?? '127.0.0.1';
   const primary = spawn(process.execPath, [path.join(ROOT, 'examples/multi-worker/server.mjs')], {
@@ -58,7 +61,8 @@ export async function startExampleCluster(workers: number, options: { host?: str
     async waitForWorkers(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (announced.size < count) {
-        if (Date.now() > deadline || primary.exitCode !== null) throw new Error(`cluster did not start ${count} workers; output:\n${output}`);
+        if (Date.now() > deadline || primary.exitCode !== null)
+          throw new Error(`cluster did not start ${count} workers; output:\n${output}`);
         await new Promise<void>((resolve) => {
           waiters.push(resolve);
           setTimeout(resolve, 100);

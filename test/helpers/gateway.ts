@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { createCatalog, mcpAffinity, type McpAffinityOptions, type McpAffinityRouter, type MemoryCatalog } from '../../lib/index';
+import { createCatalog, type McpAffinityOptions, type McpAffinityRouter, type MemoryCatalog, mcpAffinity } from '../../lib/index';
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 
@@ -41,9 +41,20 @@ export function testCatalog(calls: CallLog = [], gates: Gate[] = []): MemoryCata
           handler: ({ a, b }, ctx) => (calls.push(`alpha/add@${ctx.workerId}`), text(String(Number(a) + Number(b)))),
         },
       ],
-      resources: [{ uri: 'memo://alpha/readme', name: 'readme', mimeType: 'text/plain', read: () => ({ contents: [{ uri: 'memo://alpha/readme', text: 'alpha readme' }] }) }],
+      resources: [
+        {
+          uri: 'memo://alpha/readme',
+          name: 'readme',
+          mimeType: 'text/plain',
+          read: () => ({ contents: [{ uri: 'memo://alpha/readme', text: 'alpha readme' }] }),
+        },
+      ],
       resourceTemplates: [
-        { uriTemplate: 'memo://alpha/notes/{id}', name: 'note', read: (uri, vars) => ({ contents: [{ uri, text: `note ${String(vars.id)}` }] }) },
+        {
+          uriTemplate: 'memo://alpha/notes/{id}',
+          name: 'note',
+          read: (uri, vars) => ({ contents: [{ uri, text: `note ${String(vars.id)}` }] }),
+        },
       ],
       prompts: [
         {
@@ -63,10 +74,14 @@ export function testCatalog(calls: CallLog = [], gates: Gate[] = []): MemoryCata
         {
           name: 'whoami',
           inputSchema: { type: 'object', properties: {} },
-          handler: (_args, ctx) => (calls.push(`beta/whoami@${ctx.workerId}`), text(JSON.stringify({ workerId: ctx.workerId, pid: process.pid }))),
+          handler: (_args, ctx) => (
+            calls.push(`beta/whoami@${ctx.workerId}`), text(JSON.stringify({ workerId: ctx.workerId, pid: process.pid }))
+          ),
         },
       ],
-      resources: [{ uri: 'memo://beta/secret', name: 'secret', read: () => ({ contents: [{ uri: 'memo://beta/secret', text: 'beta only' }] }) }],
+      resources: [
+        { uri: 'memo://beta/secret', name: 'secret', read: () => ({ contents: [{ uri: 'memo://beta/secret', text: 'beta only' }] }) },
+      ],
     },
     gamma: {
       tools: [
@@ -100,11 +115,19 @@ export interface RunningGateway {
 }
 
 /** Starts one worker in this process: an Express app on a public port plus its internal listener. */
-export async function startGateway(options: Partial<McpAffinityOptions> & Pick<McpAffinityOptions, 'catalog'>, configure?: (app: express.Express, router: McpAffinityRouter) => void): Promise<RunningGateway> {
+export async function startGateway(
+  options: Partial<McpAffinityOptions> & Pick<McpAffinityOptions, 'catalog'>,
+  configure?: (app: express.Express, router: McpAffinityRouter) => void,
+): Promise<RunningGateway> {
   const app = express();
   const seen: RunningGateway['seen'] = [];
   app.use((req, _res, next) => {
-    seen.push({ method: req.method, url: req.originalUrl, internal: req.headers['x-forwarded-internally'] !== undefined, headers: req.headers });
+    seen.push({
+      method: req.method,
+      url: req.originalUrl,
+      internal: req.headers['x-forwarded-internally'] !== undefined,
+      headers: req.headers,
+    });
     next();
   });
   const router = mcpAffinity({ secret: SECRET, exposeWorkerHeaders: true, ...options });
@@ -142,7 +165,13 @@ export function rpcMessages(contentType: string | undefined, body: string): any[
   if (contentType?.startsWith('text/event-stream')) {
     return body
       .split(/\n\n/)
-      .map((event) => event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n'))
+      .map((event) =>
+        event
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n'),
+      )
       .filter((data) => data.length > 0)
       .map((data) => JSON.parse(data));
   }
@@ -161,14 +190,22 @@ export interface RawResponse {
  * One request over a new connection, with full control of headers (arrays repeat a header; names
  * keep their letter case).
  */
-export function rawRequest(url: string, init: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer } = {}): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  init: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: init.method ?? 'POST', headers: init.headers ?? {}, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, messages: () => rpcMessages(res.headers['content-type'], body) });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body,
+          messages: () => rpcMessages(res.headers['content-type'], body),
+        });
       });
       res.on('error', reject);
     });
@@ -197,4 +234,7 @@ export async function openSession(url: string): Promise<string> {
 }
 
 export const toolNames = (response: RawResponse): string[] =>
-  response.messages()[0].result.tools.map((t: { name: string }) => t.name).sort();
+  response
+    .messages()[0]
+    .result.tools.map((t: { name: string }) => t.name)
+    .sort();

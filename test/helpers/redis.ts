@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import Redis, { type RedisOptions } from 'ioredis';
@@ -44,10 +44,20 @@ async function waitForPing(port: number): Promise<void> {
  */
 export async function startRedis(): Promise<TestRedis> {
   const external = process.env.REDIS_URL;
-  const make = (url: string) => (options: RedisOptions = {}) => new Redis(url, { maxRetriesPerRequest: 1, ...options });
+  const make =
+    (url: string) =>
+    (options: RedisOptions = {}) =>
+      new Redis(url, { maxRetriesPerRequest: 1, ...options });
   if (external) {
     const { port } = new URL(external);
-    return { url: external, port: Number(port || 6379), client: make(external), owned: false, stop: async () => undefined, restart: async () => undefined };
+    return {
+      url: external,
+      port: Number(port || 6379),
+      client: make(external),
+      owned: false,
+      stop: async () => undefined,
+      restart: async () => undefined,
+    };
   }
   const port = await freePort();
   let child: ChildProcess | undefined;

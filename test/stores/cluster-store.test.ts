@@ -8,7 +8,10 @@ import { promisify } from 'node:util';
 import { ROOT } from '../helpers/example-cluster';
 
 test('ClusterStore across real worker processes', async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'test/fixtures/cluster-store-probe.mjs')], { cwd: ROOT, timeout: 20_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'test/fixtures/cluster-store-probe.mjs')], {
+    cwd: ROOT,
+    timeout: 20_000,
+  });
   const results = JSON.parse(stdout.trim().split('\n').pop()!);
 
   expect(results.claims).toHaveLength(2);

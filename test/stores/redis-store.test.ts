@@ -4,7 +4,7 @@
  */
 import type Redis from 'ioredis';
 import { McpAffinityError, RedisStore } from '../../lib/index';
-import { startRedis, uniquePrefix, type TestRedis } from '../helpers/redis';
+import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
 import { describeStoreContract } from './store-contract';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -86,7 +86,8 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     await store.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
     await store.claimSession({ sessionId: 'w1.busy', workerId: 'w1', scope: '*' });
     await store.claimSession({ sessionId: 'w1.idle', workerId: 'w1', scope: '*' });
-    const scriptCalls = async (): Promise<number> => Number((await client().info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+    const scriptCalls = async (): Promise<number> =>
+      Number((await client().info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
     const before = await scriptCalls();
     for (let i = 0; i < 40; i++) {
       store.touchSession('w1.busy', 'w1', '*');
@@ -106,7 +107,9 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     const first = make({ prefix });
     const second = make({ prefix });
     await first.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
-    await expect(second.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.2:4000' })).rejects.toThrow(/already registered by another live worker/);
+    await expect(second.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.2:4000' })).rejects.toThrow(
+      /already registered by another live worker/,
+    );
   });
 });
 
@@ -134,7 +137,9 @@ describe('Redis outage', () => {
 
       const started = Date.now();
       await expect(Promise.resolve(peer.getWorker('w-unknown'))).rejects.toMatchObject({ code: 'ERR_MCP_AFFINITY_STORE_UNAVAILABLE' });
-      await expect(peer.claimSession({ sessionId: 'w1.x', workerId: 'w1', scope: '*' })).rejects.toMatchObject({ code: 'ERR_MCP_AFFINITY_STORE_UNAVAILABLE' });
+      await expect(peer.claimSession({ sessionId: 'w1.x', workerId: 'w1', scope: '*' })).rejects.toMatchObject({
+        code: 'ERR_MCP_AFFINITY_STORE_UNAVAILABLE',
+      });
       expect(Date.now() - started).toBeLessThan(1000);
       // The cached owner is stale, but still used while Redis is away.
       expect(await peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
