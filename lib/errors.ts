@@ -33,6 +33,10 @@ export const ErrorCodes = {
   FORWARD_FAILED: 'ERR_MCP_AFFINITY_FORWARD_FAILED',
   /** The middlewares were mounted in the wrong order or one is missing (500). */
   MISWIRED: 'ERR_MCP_AFFINITY_MISWIRED',
+  /** Over `maxConcurrentPerSession` (429) or `maxConcurrentRequests` (503), with `Retry-After`. */
+  TOO_MANY_REQUESTS: 'ERR_MCP_AFFINITY_TOO_MANY_REQUESTS',
+  /** The worker is draining and takes no new session (503, `Retry-After`). */
+  DRAINING: 'ERR_MCP_AFFINITY_DRAINING',
   /** The store failed (503). */
   STORE_UNAVAILABLE: 'ERR_MCP_AFFINITY_STORE_UNAVAILABLE',
   /** Anything else that went wrong inside the gateway (500). */

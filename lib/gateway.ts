@@ -24,6 +24,8 @@ export interface McpAffinityRouter extends Router {
   listen(app: RequestListener): Promise<WorkerRecord>;
   /** Ends this worker's sessions, deregisters it and closes its listener, sockets and timers. */
   close(): Promise<void>;
+  /** Graceful shutdown: see `AffinityWorker.drain()`. */
+  drain(periodMs?: number): Promise<void>;
 }
 
 /** The endpoints the router serves. */
@@ -76,6 +78,7 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
     worker: { value: worker, enumerable: true },
     listen: { value: (app: RequestListener) => worker.listen(app) },
     close: { value: () => worker.close() },
+    drain: { value: (periodMs?: number) => worker.drain(periodMs) },
   });
   return router;
 }

@@ -314,6 +314,8 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     });
     const session: DispatchSession = {
       scope: key,
+      lastActivity: Date.now(),
+      active: 0,
       transport,
       server,
       close: async () => {
@@ -345,13 +347,47 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
         const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
         if (problem) return fail(res, problem);
       }
+      if (session.active >= worker.maxConcurrentPerSession) {
+        return fail(
+          res,
+          httpRpcError(
+            429,
+            JsonRpcCodes.SERVER_ERROR,
+            ErrorCodes.TOO_MANY_REQUESTS,
+            'Too many concurrent requests for this session; retry shortly',
+            {
+              headers: { 'retry-after': '1' },
+              id: idOf(messages),
+            },
+          ),
+        );
+      }
+      // Busy until the response closes (a stream counts for as long as it is open).
+      session.active++;
+      session.lastActivity = Date.now();
+      res.once('close', () => {
+        session.active--;
+        session.lastActivity = Date.now();
+      });
       worker.store.touchSession?.(sessionId, worker.workerId, session.scope);
       return session.transport.handleRequest(req, res, messages);
     }
     if (req.method === 'POST') {
       const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
       if (problem) return fail(res, problem);
-      if (!Array.isArray(messages) && isInitializeRequest(messages)) return openSession(req, res, scope, messages);
+      if (!Array.isArray(messages) && isInitializeRequest(messages)) {
+        if (worker.isDraining) {
+          // This worker is shutting down: the client starts its session elsewhere.
+          return fail(
+            res,
+            httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.DRAINING, 'This worker is shutting down; retry to reach another', {
+              headers: { 'retry-after': '1', connection: 'close' },
+              id: idOf(messages),
+            }),
+          );
+        }
+        return openSession(req, res, scope, messages);
+      }
     }
     fail(res, httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required'));
   }

@@ -49,6 +49,32 @@ const HOP_BY_HOP = new Set([
 /** Errors that mean nobody listens at the owner's address any more: its process is gone. */
 const OWNER_GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH']);
 
+/** Ids of the JSON-RPC requests in a body that was forwarded without being parsed. */
+function requestIds(body: Buffer): Array<string | number> {
+  if (body.length === 0) return [];
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    const ids: Array<string | number> = [];
+    for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+      const id = (message as { id?: unknown; method?: unknown } | null)?.id;
+      if (typeof (message as { method?: unknown })?.method === 'string' && (typeof id === 'string' || typeof id === 'number')) ids.push(id);
+    }
+    return ids;
+  } catch {
+    return [];
+  }
+}
+
+const ownerGoneError = (id: string | number) => ({
+  jsonrpc: '2.0',
+  id,
+  error: {
+    code: JsonRpcCodes.SESSION_NOT_FOUND,
+    message: 'The session ended: its owner is gone; initialize a new session',
+    data: { code: ErrorCodes.SESSION_NOT_FOUND },
+  },
+});
+
 export function resolveWorkerOption(owner: string, worker: unknown): AffinityWorker {
   if (!(worker instanceof AffinityWorker)) {
     throw invalidOption(
@@ -148,10 +174,22 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       if (worker.exposeWorkerHeaders) res.setHeader(FORWARDED_HEADER, 'true');
       // Streamed, never buffered: each SSE event reaches the client as the owner writes it, and
       // a stream's headers go out before its first event.
-      if (String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+      const isStream = String(answer.headers['content-type'] ?? '').startsWith('text/event-stream');
+      if (isStream) res.flushHeaders();
       answer.pipe(res);
-      answer.on('error', () => res.destroy());
-      answer.on('aborted', () => res.destroy());
+      answer.on('error', () => undefined); // reported through 'close' below
+      answer.once('close', () => {
+        if (answer.complete || res.writableEnded) return;
+        // The owner died mid-response. A stream ends with a JSON-RPC error for each request it
+        // was answering, so the client fails cleanly and its next request gets 404.
+        if (isStream && !res.destroyed) {
+          answer.unpipe(res);
+          for (const id of requestIds(body)) res.write(`event: message\ndata: ${JSON.stringify(ownerGoneError(id))}\n\n`);
+          res.end();
+        } else {
+          res.destroy();
+        }
+      });
       logger.debug?.(
         `[express-mcp-affinity] forwarded ${method} ${url} session=${sessionId} to=${owner.workerId} status=${res.statusCode}`,
       );
@@ -216,6 +254,15 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
 
   return function sessionAffinityMiddleware(req, res, next: NextFunction): void {
     if (worker.exposeWorkerHeaders) res.setHeader(RECEIVED_BY_HEADER, worker.workerId);
+    // Bounded work per worker; GET streams stay open by design and are bounded per session.
+    if (req.method !== 'GET' && !worker.admitRequest(res)) {
+      return sendRpcError(
+        res,
+        httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.TOO_MANY_REQUESTS, 'This worker is at capacity; retry shortly', {
+          headers: { 'retry-after': '1' },
+        }),
+      );
+    }
     // A hop (or a forgery of one) is never forwarded again; internalForwardGuard judges it.
     if (claimsInternal(req)) return next();
     const sessionId = singleHeader(req, SESSION_HEADER);

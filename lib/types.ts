@@ -248,6 +248,24 @@ export interface AffinityWorkerOptions {
    */
   connectTimeoutMs?: number;
   /**
+   * A session with no request and no open stream for this long is ended, on its owner and in
+   * the store, in milliseconds.
+   * @default 1800000 (30 minutes)
+   */
+  sessionIdleTimeoutMs?: number;
+  /**
+   * Requests this worker serves or forwards at once (streams excluded); beyond, 503 with
+   * `Retry-After`.
+   * @default 1024
+   */
+  maxConcurrentRequests?: number;
+  /**
+   * Requests of one session served at once by its owner; beyond, 429 with `Retry-After`, so one
+   * busy session cannot take the whole worker.
+   * @default 32
+   */
+  maxConcurrentPerSession?: number;
+  /**
    * Adds `mcp-affinity-received-by`, `mcp-affinity-served-by` and `mcp-affinity-forwarded`
    * response headers, which name workers: useful in demos and tests, off in production.
    * @default false

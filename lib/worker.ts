@@ -22,6 +22,10 @@ export const MIN_SECRET_LENGTH = 32;
 export interface OwnedSession {
   /** `'*'` for `/mcp`, otherwise the virtual server id. */
   readonly scope: string;
+  /** When a request of this session last started or ended (ms since the epoch). */
+  lastActivity: number;
+  /** Requests of this session being served now, open streams included: a busy session never idles out. */
+  active: number;
   close(): Promise<void>;
 }
 
@@ -33,6 +37,9 @@ export const AFFINITY_WORKER_OPTIONS = [
   'maxClockSkewMs',
   'forwardTimeoutMs',
   'connectTimeoutMs',
+  'sessionIdleTimeoutMs',
+  'maxConcurrentRequests',
+  'maxConcurrentPerSession',
   'exposeWorkerHeaders',
   'logger',
 ] as const;
@@ -118,6 +125,9 @@ export class AffinityWorker {
   readonly maxClockSkewMs: number;
   readonly forwardTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly sessionIdleTimeoutMs: number;
+  readonly maxConcurrentRequests: number;
+  readonly maxConcurrentPerSession: number;
   readonly exposeWorkerHeaders: boolean;
   /** Keep-alive connections to peers, so a hop does not pay for a TCP handshake. */
   readonly agent: http.Agent;
@@ -130,6 +140,11 @@ export class AffinityWorker {
   private internalServer: http.Server | undefined;
   private record: WorkerRecord | undefined;
   private closing: Promise<void> | undefined;
+  private draining: Promise<void> | undefined;
+  private readonly idleSweeper: NodeJS.Timeout;
+  /** Requests this worker is serving or forwarding, streams excluded (they never end by themselves). */
+  private requestsInFlight = 0;
+  private readonly settledWaiters = new Set<() => void>();
 
   constructor(options: AffinityWorkerOptions) {
     checkOptionsObject(OWNER, options, AFFINITY_WORKER_OPTIONS);
@@ -159,6 +174,9 @@ export class AffinityWorker {
     this.maxClockSkewMs = positiveInteger(OWNER, 'maxClockSkewMs', options.maxClockSkewMs, 30_000);
     this.forwardTimeoutMs = positiveInteger(OWNER, 'forwardTimeoutMs', options.forwardTimeoutMs, 30_000);
     this.connectTimeoutMs = positiveInteger(OWNER, 'connectTimeoutMs', options.connectTimeoutMs, 1000);
+    this.sessionIdleTimeoutMs = positiveInteger(OWNER, 'sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, 30 * 60_000);
+    this.maxConcurrentRequests = positiveInteger(OWNER, 'maxConcurrentRequests', options.maxConcurrentRequests, 1024);
+    this.maxConcurrentPerSession = positiveInteger(OWNER, 'maxConcurrentPerSession', options.maxConcurrentPerSession, 32);
     if (options.exposeWorkerHeaders !== undefined && typeof options.exposeWorkerHeaders !== 'boolean') {
       throw invalidOption(OWNER, 'exposeWorkerHeaders', options.exposeWorkerHeaders, 'expected true or false.');
     }
@@ -166,6 +184,85 @@ export class AffinityWorker {
     this.logger = checkLogger(OWNER, options.logger);
     this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
     this.replayCache = new ReplayCache(this.maxClockSkewMs);
+    this.idleSweeper = setInterval(
+      () => this.expireIdleSessions(Date.now()),
+      Math.max(50, Math.min(60_000, Math.floor(this.sessionIdleTimeoutMs / 4))),
+    );
+    this.idleSweeper.unref();
+  }
+
+  /**
+   * Ends the sessions nobody used for `sessionIdleTimeoutMs` (clients such as the MCP inspector
+   * never send DELETE), freeing their memory and store records. A session with a request or a
+   * stream open is busy, however long ago it started.
+   */
+  expireIdleSessions(now: number): number {
+    let expired = 0;
+    for (const [id, session] of this.sessions) {
+      if (session.active > 0 || now - session.lastActivity < this.sessionIdleTimeoutMs) continue;
+      expired++;
+      this.logger.info(`[express-mcp-affinity] session ${id} expired after ${this.sessionIdleTimeoutMs} ms idle`);
+      session
+        .close()
+        .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] closing idle session ${id} failed: ${String(error)}`));
+    }
+    return expired;
+  }
+
+  /**
+   * Counts a request until its response closes. Returns `false`, counting nothing, when the
+   * worker is at `maxConcurrentRequests`.
+   */
+  admitRequest(res: http.ServerResponse): boolean {
+    if (this.requestsInFlight >= this.maxConcurrentRequests) return false;
+    this.requestsInFlight++;
+    let settled = false;
+    res.once('close', () => {
+      if (settled) return;
+      settled = true;
+      this.requestsInFlight--;
+      if (this.requestsInFlight === 0) for (const wake of this.settledWaiters) wake();
+    });
+    return true;
+  }
+
+  /** Requests being served or forwarded now (streams excluded). */
+  get inFlight(): number {
+    return this.requestsInFlight;
+  }
+
+  /** Whether `drain()` was called: new sessions are refused here. */
+  get isDraining(): boolean {
+    return this.draining !== undefined;
+  }
+
+  /**
+   * Graceful shutdown: refuses new sessions at once (503 with `Retry-After`, so clients start
+   * them elsewhere), keeps serving this worker's sessions for `periodMs`, waits for the requests
+   * in flight, then ends the sessions (their next request gets 404, so clients re-initialize
+   * elsewhere) and closes like `close()`. Stop accepting public connections yourself first
+   * (`server.close()`), so new work reaches other workers.
+   */
+  drain(periodMs = 10_000): Promise<void> {
+    this.draining ??= (async () => {
+      this.logger.info(`[express-mcp-affinity] worker ${this.workerId} draining: ${this.sessions.size} sessions, ${periodMs} ms`);
+      await new Promise<void>((resolve) => setTimeout(resolve, periodMs));
+      await this.settled();
+      await this.close();
+    })();
+    return this.draining;
+  }
+
+  /** Resolves when no request is in flight. */
+  private settled(): Promise<void> {
+    if (this.requestsInFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        this.settledWaiters.delete(wake);
+        resolve();
+      };
+      this.settledWaiters.add(wake);
+    });
   }
 
   /** A new session id owned by this worker: `<workerId>.<192 random bits>`. */
@@ -237,6 +334,7 @@ export class AffinityWorker {
       }
       this.agent.destroy();
       this.replayCache.close();
+      clearInterval(this.idleSweeper);
       if (this.ownsStore) await this.store.close?.();
     })();
     return this.closing;

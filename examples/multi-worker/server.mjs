@@ -38,15 +38,18 @@ if (cluster.isPrimary) {
   });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers).length === 0) process.exit(0);
+      if (Object.values(cluster.workers).every((w) => w.isDead())) process.exit(0);
       return;
     }
     // Its sessions are already gone (they answer 404); a fresh worker takes its place.
     console.log(`worker pid ${worker.process.pid} exited (${signal ?? code}); starting a replacement`);
     fork();
   });
+  // SIGTERM (or Ctrl-C): every worker drains, and the primary exits once they all have.
   const stop = () => {
+    if (stopping) return;
     stopping = true;
+    console.log('primary: draining workers');
     for (const worker of Object.values(cluster.workers)) worker.process.kill('SIGTERM');
     if (Object.keys(cluster.workers).length === 0) process.exit(0);
   };
@@ -75,6 +78,8 @@ if (cluster.isPrimary) {
       advertisedHost: process.env.MCP_AFFINITY_ADVERTISED_HOST,
     },
     catalog: createExampleCatalog(),
+    // Clients such as the MCP inspector never send DELETE: idle sessions end by themselves.
+    sessionIdleTimeoutMs: Number(process.env.MCP_AFFINITY_IDLE_MS ?? 30 * 60_000),
     // Names the receiving and executing workers in response headers, for the demo.
     exposeWorkerHeaders: true,
     logger: { info: () => {}, warn: console.warn, error: console.error },
@@ -84,9 +89,12 @@ if (cluster.isPrimary) {
   const server = app.listen(PORT, HOST, () => {
     process.send?.({ type: 'ready', workerId: mcp.worker.workerId, pid: process.pid });
   });
-  process.on('SIGTERM', async () => {
+  // Graceful drain: stop taking connections (the primary sends new ones to other workers), refuse
+  // new sessions, keep serving this worker's sessions for the drain period, finish what is in
+  // flight, then end the sessions (their next request gets 404) and exit.
+  process.once('SIGTERM', async () => {
     server.close();
-    await mcp.close();
+    await mcp.drain(Number(process.env.MCP_AFFINITY_DRAIN_MS ?? 5000));
     await redis?.quit();
     process.exit(0);
   });

@@ -129,3 +129,25 @@ describe('examples/multi-worker as a real cluster', () => {
     await beta.client.close();
   });
 });
+
+describe('examples/multi-worker shutdown', () => {
+  test('SIGTERM to the primary drains every worker, then the primary exits 0', async () => {
+    const cluster = await startExampleCluster(2, { env: { MCP_AFFINITY_DRAIN_MS: '300' } });
+    try {
+      const session = await connect(cluster, '/servers/beta/mcp');
+      expect((await whoami(session)).workerId).toBe(session.transport.sessionId!.split('.')[0]);
+      await session.client.close();
+      const exited = new Promise<number | null>((resolve) => cluster.primary.once('exit', (code) => resolve(code)));
+      const started = Date.now();
+      cluster.primary.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      // It waited for the drain period, and no worker was replaced on the way out.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(cluster.output()).toMatch(/primary: draining workers/);
+      expect(cluster.output()).not.toMatch(/starting a replacement/);
+      for (const pid of cluster.workers.values()) expect(() => process.kill(pid, 0)).toThrow();
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
