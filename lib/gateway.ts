@@ -60,8 +60,8 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
   }
   const router = express.Router() as McpAffinityRouter;
   router.all(MCP_PATHS, ...chain);
-  // `/servers//mcp`, `/servers/a/b/mcp`: never fall through to anything unscoped.
-  router.all(/^\/servers\/.*\/mcp\/?$/i, function unknownServerPath(_req, res) {
+  // `/servers//mcp`, `/servers/a/b/mcp`, `/servers/mcp`: never fall through to anything unscoped.
+  router.all(/^\/servers\/(?:.*\/)?mcp\/?$/i, function unknownServerPath(_req, res) {
     sendRpcError(res, unknownServer());
   });
   const errorHandler: ErrorRequestHandler = function mcpAffinityErrorHandler(error, req, res, next) {
