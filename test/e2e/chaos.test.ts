@@ -1,0 +1,303 @@
+/**
+ * Chaos, bounded in time: three gateway processes acting as hosts (127.0.0.2-4) on one real Redis.
+ * Each scenario records what the clients saw and checks that nothing was mis-scoped.
+ *
+ * - the owner of a session is killed while it streams a tool call's progress;
+ * - Redis is killed and restarted while traffic flows;
+ * - a host is isolated (SIGSTOP) and returns (SIGCONT);
+ * - a captured hop is replayed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { freePort, ROOT } from '../helpers/example-cluster';
+import { ACCEPT, initializeBody, type RawResponse, rawRequest, rpc } from '../helpers/gateway';
+import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TOOLS: Record<string, string[]> = { alpha: ['add', 'echo'], beta: ['reverse', 'whoami'], gamma: ['slow'] };
+
+interface Host {
+  url: string;
+  workerId: string;
+  internalUrl: string;
+  process: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startHost(host: string, env: Record<string, string>): Promise<Host> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/gateway-host.mjs')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, HOST: host, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => (output += c));
+  child.stderr!.on('data', (c: Buffer) => (output += c));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  let match: RegExpMatchArray | null = null;
+  while (!(match = output.match(/host (\S+) pid \d+ ready internal (\S+)/))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`host ${host} did not start:\n${output}`);
+    await sleep(50);
+  }
+  return {
+    url: `http://${host}:${port}`,
+    workerId: match[1]!,
+    internalUrl: match[2]!,
+    process: child,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function open(host: Host, server: string): Promise<string> {
+  const init = await rpc(`${host.url}/servers/${server}/mcp`, initializeBody());
+  if (init.status !== 200) throw new Error(`initialize on ${host.url}: ${init.status} ${init.body}`);
+  const id = String(init.headers['mcp-session-id']);
+  await rpc(`${host.url}/servers/${server}/mcp`, { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': id });
+  return id;
+}
+
+/** Tallies what clients saw, and fails on anything mis-scoped. */
+class Observed {
+  readonly counts = new Map<string, number>();
+  misScoped = 0;
+  see(server: string, response: RawResponse): void {
+    const key = `${response.status}${response.status >= 400 ? ` ${safeCode(response)}` : ''}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    if (response.status !== 200) return;
+    for (const m of response.messages())
+      for (const tool of m?.result?.tools ?? []) if (!TOOLS[server]!.includes(tool.name)) this.misScoped++;
+  }
+  summary(): string {
+    return JSON.stringify(Object.fromEntries([...this.counts].sort()));
+  }
+}
+
+function safeCode(response: RawResponse): string {
+  try {
+    return String(JSON.parse(response.body).error.data.code).replace('ERR_MCP_AFFINITY_', '');
+  } catch {
+    return 'non-json';
+  }
+}
+
+describe('chaos', () => {
+  let redis: TestRedis;
+  let hosts: Host[] = [];
+  const env: Record<string, string> = {};
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    Object.assign(env, {
+      REDIS_URL: redis.url,
+      PREFIX: uniquePrefix('chaos'),
+      SECRET: randomBytes(32).toString('base64url'),
+      HEARTBEAT_MS: '200',
+      FORWARD_TIMEOUT_MS: '1000',
+    });
+  });
+  beforeEach(async () => {
+    hosts = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((h) => startHost(h, env)));
+  });
+  afterEach(async () => {
+    for (const host of hosts) if (host.process.signalCode === null) host.process.kill('SIGCONT');
+    await Promise.all(hosts.map((h) => h.stop()));
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  test('the owner is killed mid-stream: the client gets a clean error, then 404, then a new session works', async () => {
+    const [owner, receiver] = hosts as [Host, Host];
+    const session = await open(owner, 'gamma');
+    const events: string[] = [];
+    const done = new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        `${receiver.url}/servers/gamma/mcp`,
+        {
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', accept: ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
+        },
+        (res) => {
+          res.setEncoding('utf8');
+          let buffer = '';
+          res.on('data', (chunk: string) => {
+            buffer += chunk;
+            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+              const data = buffer
+                .slice(0, end)
+                .split('\n')
+                .find((l) => l.startsWith('data:'));
+              buffer = buffer.slice(end + 2);
+              if (data) events.push(data.slice(5).trim());
+              if (events.length === 2) owner.process.kill('SIGKILL'); // mid-stream
+            }
+          });
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 41,
+          method: 'tools/call',
+          params: { name: 'slow', arguments: { ticks: 40 }, _meta: { progressToken: 't' } },
+        }),
+      );
+    });
+    expect(await done).toBe(200);
+    const last = JSON.parse(events.at(-1)!);
+    expect(last).toMatchObject({ id: 41, error: { code: -32001 } });
+    const next = await rpc(`${receiver.url}/servers/gamma/mcp`, { jsonrpc: '2.0', id: 42, method: 'ping' }, { 'mcp-session-id': session });
+    expect(next.status).toBe(404);
+    const fresh = await open(receiver, 'gamma');
+    expect(
+      (await rpc(`${hosts[2]!.url}/servers/gamma/mcp`, { jsonrpc: '2.0', id: 43, method: 'tools/list' }, { 'mcp-session-id': fresh }))
+        .status,
+    ).toBe(200);
+    console.log(
+      `owner killed mid-stream: ${events.length - 1} progress events, then ${JSON.stringify(last.error)}; next request ${next.status}; re-initialized`,
+    );
+  });
+
+  test('Redis killed and restarted during traffic: only 503s with Retry-After while it is away, nothing mis-scoped, full recovery', async () => {
+    if (!redis.owned) return; // only a server this test started may be stopped
+    const sessions = await Promise.all([
+      open(hosts[0]!, 'alpha').then((id) => ({ id, server: 'alpha' })),
+      open(hosts[1]!, 'beta').then((id) => ({ id, server: 'beta' })),
+      open(hosts[2]!, 'alpha').then((id) => ({ id, server: 'alpha' })),
+    ]);
+    const observed = new Observed();
+    let stop = false;
+    let retryAfterMissing = 0;
+    const traffic = (async () => {
+      for (let i = 0; !stop; i++) {
+        const { id, server } = sessions[i % sessions.length]!;
+        const host = hosts[(i * 7) % hosts.length]!;
+        const response = await rpc(
+          `${host.url}/servers/${server}/mcp`,
+          { jsonrpc: '2.0', id: i, method: 'tools/list' },
+          { 'mcp-session-id': id },
+        );
+        observed.see(server, response);
+        if (response.status === 503 && response.headers['retry-after'] === undefined) retryAfterMissing++;
+        // A new session now and then: needs Redis.
+        if (i % 10 === 0) observed.see(server, await rpc(`${host.url}/servers/${server}/mcp`, initializeBody()));
+      }
+    })();
+    await sleep(400);
+    await redis.stop();
+    await sleep(800);
+    await redis.restart();
+    await sleep(1500);
+    stop = true;
+    await traffic;
+
+    console.log(`Redis killed and restarted: ${observed.summary()}`);
+    expect(observed.misScoped).toBe(0);
+    expect(retryAfterMissing).toBe(0);
+    for (const key of observed.counts.keys()) expect(key).toMatch(/^(200|503 STORE_UNAVAILABLE)$/);
+    // Everything recovered without restarting any gateway.
+    for (const { id, server } of sessions) {
+      for (const host of hosts) {
+        const response = await rpc(
+          `${host.url}/servers/${server}/mcp`,
+          { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+          { 'mcp-session-id': id },
+        );
+        expect(response.status).toBe(200);
+      }
+    }
+    expect((await rpc(`${hosts[0]!.url}/servers/beta/mcp`, initializeBody())).status).toBe(200);
+  }, 20_000);
+
+  test('a host isolated and returning: its sessions fail fast and never hang, others are unaffected, and it rejoins', async () => {
+    const [a, b, isolated] = hosts as [Host, Host, Host];
+    const onIsolated = await open(isolated, 'beta');
+    const onA = await open(a, 'alpha');
+    expect(
+      (await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': onIsolated })).status,
+    ).toBe(200);
+
+    isolated.process.kill('SIGSTOP');
+    const seen = new Observed();
+    const until = Date.now() + 2500;
+    let slowest = 0;
+    while (Date.now() < until) {
+      const started = Date.now();
+      seen.see(
+        'beta',
+        await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { 'mcp-session-id': onIsolated }),
+      );
+      slowest = Math.max(slowest, Date.now() - started);
+      const other = await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { 'mcp-session-id': onA });
+      expect(other.status).toBe(200);
+      seen.see('alpha', other);
+    }
+    // Bounded by the forward timeout (1 s here), then 404 once its heartbeat expired.
+    expect(slowest).toBeLessThan(2000);
+    expect(seen.counts.get('404 SESSION_NOT_FOUND') ?? 0).toBeGreaterThan(0);
+    for (const key of seen.counts.keys()) expect(key).toMatch(/^(200|404 SESSION_NOT_FOUND|503 FORWARD_FAILED|504 FORWARD_TIMEOUT)$/);
+
+    isolated.process.kill('SIGCONT');
+    // It heartbeats again, and its session (still alive in its memory) is reachable again.
+    const deadline = Date.now() + 5000;
+    let back = 0;
+    while (back !== 200 && Date.now() < deadline) {
+      back = (await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 4, method: 'tools/list' }, { 'mcp-session-id': onIsolated }))
+        .status;
+      if (back !== 200) await sleep(100);
+    }
+    expect(back).toBe(200);
+    expect(seen.misScoped).toBe(0);
+    console.log(`host isolated for 2.5 s: ${seen.summary()}, slowest answer ${slowest} ms; back after SIGCONT`);
+  });
+
+  test('a captured hop replayed, redirected or altered is refused', async () => {
+    const [owner, forwarder, third] = hosts as [Host, Host, Host];
+    const session = await open(owner, 'alpha');
+    const real = await rpc(
+      `${forwarder.url}/servers/alpha/mcp`,
+      { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 } } },
+      { 'mcp-session-id': session },
+    );
+    expect(real.status).toBe(200);
+    const hop = (await (await fetch(`${owner.url}/debug/last-hop`)).json()) as {
+      method: string;
+      url: string;
+      headers: Record<string, string>;
+      body: string;
+    };
+    expect(hop.headers['x-mcp-affinity-signature']).toMatch(new RegExp(`to=${owner.workerId},from=${forwarder.workerId}`));
+
+    const headers = Object.fromEntries(Object.entries(hop.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k)));
+    const replay = (base: string, body: string = hop.body): Promise<RawResponse> =>
+      rawRequest(`${base}${hop.url}`, { method: hop.method, headers, body });
+    const outcomes = {
+      replayed: await replay(owner.internalUrl),
+      replayedOnPublicPort: await replay(owner.url),
+      redirected: await replay(third.internalUrl),
+      altered: await replay(owner.internalUrl, hop.body.replace('"a":1', '"a":100')),
+    };
+    for (const response of Object.values(outcomes)) {
+      expect(response.status).toBe(403);
+      expect(JSON.parse(response.body).error.data.code).toBe('ERR_MCP_AFFINITY_HOP_REFUSED');
+    }
+    console.log(
+      `replayed hop: ${Object.entries(outcomes)
+        .map(([k, r]) => `${k} ${r.status}`)
+        .join(', ')}`,
+    );
+  });
+});
