@@ -84,6 +84,14 @@ if (cluster.isPrimary) {
     exposeWorkerHeaders: true,
     logger: { info: () => {}, warn: console.warn, error: console.error },
   });
+  if (process.env.MCP_AFFINITY_DEBUG === '1') {
+    // For the soak run: this worker's sessions and memory (after a full GC when --expose-gc is on).
+    app.get('/debug/worker', (_req, res) => {
+      globalThis.gc?.();
+      const { rss, heapUsed } = process.memoryUsage();
+      res.json({ workerId: mcp.worker.workerId, pid: process.pid, sessions: mcp.worker.sessions.size, rss, heapUsed });
+    });
+  }
   app.use(mcp);
   await mcp.listen(app);
   const server = app.listen(PORT, HOST, () => {

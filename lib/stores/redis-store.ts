@@ -12,17 +12,30 @@
  *   no request hangs on a dead Redis; heartbeats re-create what a restarted Redis lost.
  */
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { ErrorCodes, McpAffinityError } from '../errors.js';
 import type { Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 import { checkLogger, checkOptionsObject, invalidOption, positiveInteger } from '../validations.js';
 
 const OWNER = 'RedisStore';
 
+/**
+ * What the store needs of a Redis client: an `ioredis` `Redis` or `Cluster` fits. Declared here so
+ * that this package's types do not require ioredis, an optional peer.
+ */
+export interface RedisClientLike {
+  /** `'ready'` when commands can be sent. */
+  readonly status: string;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, px: 'PX', milliseconds: number, nx: 'NX'): Promise<unknown>;
+  set(key: string, value: string, px: 'PX', milliseconds: number): Promise<unknown>;
+  evalsha(sha: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+}
+
 /** Options of `new RedisStore()`. */
 export interface RedisStoreOptions {
   /** An ioredis client (or Cluster) you created and connected; the store never quits it. */
-  client: Redis | Cluster;
+  client: RedisClientLike;
   /**
    * Prefix of every key. Give each gateway deployment (and each test) its own.
    * @default 'mcp-affinity:'
@@ -140,13 +153,8 @@ const SCRIPTS = {
   getSession: script(GET_SESSION),
 };
 
-type EvalClient = {
-  evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
-  eval(source: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
-};
-
 export class RedisStore implements SessionStore {
-  private readonly client: Redis | Cluster;
+  private readonly client: RedisClientLike;
   private readonly keyPrefix: string;
   private readonly sessionTtlMs: number;
   private readonly touchIntervalMs: number;
@@ -254,7 +262,7 @@ export class RedisStore implements SessionStore {
   }
 
   private async run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
-    const client = this.client as unknown as EvalClient;
+    const client = this.client;
     try {
       return await client.evalsha(s.sha, keys.length, ...keys, ...args);
     } catch (error) {
