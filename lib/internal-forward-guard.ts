@@ -52,7 +52,22 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
   }
 
   function refuse(req: IncomingMessage, res: Parameters<RequestHandler>[1], reason: HopRefusal, detail = ''): void {
+    worker.metrics.hopRefused(reason);
+    // Says why (for 'stale', by how much the clocks differ); a structured line too at debug level.
     logger.warn(`[express-mcp-affinity] refused internal hop (${reason}) ${req.method} ${req.url}${detail}`);
+    if (worker.debugLogging) {
+      logger.debug?.(
+        {
+          event: 'mcp_affinity.hop_refused',
+          reason,
+          method: req.method,
+          path: (req.url ?? '').split('?', 1)[0],
+          worker: worker.workerId,
+          detail,
+        },
+        'refused a request claiming to be an internal hop',
+      );
+    }
     sendRpcError(res, httpRpcError(403, JsonRpcCodes.SERVER_ERROR, ErrorCodes.HOP_REFUSED, 'Forbidden: not a valid internal request'));
   }
 

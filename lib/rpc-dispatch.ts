@@ -35,6 +35,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { RequestHandler } from 'express';
 import { ErrorCodes, type HttpRpcError, httpRpcError, JsonRpcCodes, sendRpcError, sessionNotFound } from './errors.js';
+import type { SessionEnd } from './metrics.js';
 import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from './request-state.js';
 import { resolveWorkerOption, SERVED_BY_HEADER } from './session-affinity.js';
 import type { Catalog, HandlerContext, McpScope, RpcDispatchOptions, Scoped, ToolDefinition } from './types.js';
@@ -285,6 +286,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       claimed = await worker.store.claimSession({ sessionId, workerId: worker.workerId, scope: key });
     } catch (error) {
       logger.error(`[express-mcp-affinity] could not record a new session: ${String(error)}`);
+      worker.metrics.storeError('claimSession');
       claimed = false;
     }
     if (!claimed) {
@@ -296,11 +298,13 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       );
     }
     const server = createServer(scope);
-    const forget = (): void => {
+    const forget = (reason: SessionEnd): void => {
       if (!sessions.delete(sessionId)) return;
-      worker.store
-        .releaseSession(sessionId, worker.workerId)
-        .catch((error: unknown) => logger.warn(`[express-mcp-affinity] releasing session failed: ${String(error)}`));
+      worker.metrics.sessionEnded(reason);
+      worker.store.releaseSession(sessionId, worker.workerId).catch((error: unknown) => {
+        worker.metrics.storeError('releaseSession');
+        logger.warn(`[express-mcp-affinity] releasing session failed: ${String(error)}`);
+      });
     };
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => sessionId,
@@ -310,7 +314,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       onsessioninitialized: () => {
         sessions.set(sessionId, session);
       },
-      onsessionclosed: () => forget(),
+      onsessionclosed: () => forget('deleted'),
     });
     const session: DispatchSession = {
       scope: key,
@@ -318,12 +322,12 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       active: 0,
       transport,
       server,
-      close: async () => {
-        forget();
+      close: async (reason: SessionEnd = 'closed') => {
+        forget(reason);
         await server.close();
       },
     };
-    transport.onclose = forget;
+    transport.onclose = () => forget('closed');
     await server.connect(transport);
     await transport.handleRequest(req, res, messages);
     if (!sessions.has(sessionId)) {
@@ -413,6 +417,8 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       );
     }
     if (worker.exposeWorkerHeaders) res.setHeader(SERVED_BY_HEADER, worker.workerId);
+    // Sessions are served (and created) here only by their owner: name it for a balancer that learns routes.
+    if (worker.routeHeader) res.setHeader(worker.routeHeader, worker.workerId);
     handle(req, res, state.scope, state.messages).catch((error: unknown) => {
       logger.error(`[express-mcp-affinity] dispatch failed: ${String(error)}`);
       if (!res.headersSent) fail(res, httpRpcError(500, JsonRpcCodes.INTERNAL_ERROR, ErrorCodes.INTERNAL, 'Internal error'));

@@ -6,6 +6,7 @@
  * worker owns, a request without a session (initialize, sessionless protocols) and anything that
  * already claims to be an internal hop go to `next()`: a hop is never forwarded again.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NextFunction, RequestHandler } from 'express';
 import { ErrorCodes, httpRpcError, JsonRpcCodes, sendRpcError, sessionNotFound } from './errors.js';
@@ -48,6 +49,32 @@ const HOP_BY_HOP = new Set([
 
 /** Errors that mean nobody listens at the owner's address any more: its process is gone. */
 const OWNER_GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH']);
+
+const targets = new WeakMap<WorkerRecord, { socketPath: string } | { host: string; port: number }>();
+/** Where to connect for a worker, parsed once per record rather than once per forward. */
+function targetOf(owner: WorkerRecord): { socketPath: string } | { host: string; port: number } {
+  let target = targets.get(owner);
+  if (!target) {
+    if (owner.socketPath) target = { socketPath: owner.socketPath };
+    else {
+      const u = new URL(owner.internalUrl);
+      target = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
+    }
+    targets.set(owner, target);
+  }
+  return target;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+/** A W3C traceparent for the hop, child of the client's; `undefined` when there is none (or it is invalid). */
+export function childTraceparent(value: string | string[] | undefined): string | undefined {
+  const match = typeof value === 'string' ? TRACEPARENT.exec(value.trim()) : null;
+  if (!match || match[1] === 'ff' || /^0+$/.test(match[2]!) || /^0+$/.test(match[3]!)) return undefined;
+  return `00-${match[2]}-${randomBytes(8).toString('hex')}-${match[4]}`;
+}
+
+/** A session id is a bearer credential: logs carry a short digest of it instead. */
+export const sessionRef = (sessionId: string): string => createHash('sha256').update(sessionId).digest('base64url').slice(0, 12);
 
 /** Ids of the JSON-RPC requests in a body that was forwarded without being parsed. */
 function requestIds(body: Buffer): Array<string | number> {
@@ -139,13 +166,22 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       sourceWorkerId: worker.workerId,
       body,
     });
-    const target = owner.socketPath
-      ? { socketPath: owner.socketPath }
-      : (() => {
-          const u = new URL(owner.internalUrl);
-          return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
-        })();
-    const upstream = http.request({ ...target, agent: worker.agent, method, path: url, headers });
+    const traceparent = childTraceparent(req.headers.traceparent);
+    if (traceparent) {
+      // The hop is a span of its own: the owner's work is its child, and tracestate names the
+      // worker that received the request.
+      headers.traceparent = traceparent;
+      headers.tracestate = [
+        `mcpaffinity=${worker.workerId}`,
+        ...String(req.headers.tracestate ?? '')
+          .split(',')
+          .filter((e) => e && !e.trim().startsWith('mcpaffinity=')),
+      ]
+        .slice(0, 32)
+        .join(',');
+    }
+    const started = performance.now();
+    const upstream = http.request({ ...targetOf(owner), agent: worker.agent, method, path: url, headers });
     const timer = setTimeout(
       () => upstream.destroy(Object.assign(new Error('owner timed out'), { code: 'MCP_FORWARD_TIMEOUT' })),
       worker.forwardTimeoutMs,
@@ -163,12 +199,16 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
 
     // The client went away: stop the owner's work too.
     const onClientClose = (): void => {
-      if (!res.writableFinished) upstream.destroy();
+      if (res.writableFinished) return;
+      if (!res.headersSent) worker.metrics.forward('client_gone', (performance.now() - started) / 1000);
+      upstream.destroy();
     };
     res.on('close', onClientClose);
 
     upstream.on('response', (answer) => {
       clearTimeout(timer);
+      const seconds = (performance.now() - started) / 1000;
+      worker.metrics.forward('ok', seconds);
       res.statusCode = answer.statusCode ?? 502;
       copyResponseHeaders(answer, res);
       if (worker.exposeWorkerHeaders) res.setHeader(FORWARDED_HEADER, 'true');
@@ -190,9 +230,21 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
           res.destroy();
         }
       });
-      logger.debug?.(
-        `[express-mcp-affinity] forwarded ${method} ${url} session=${sessionId} to=${owner.workerId} status=${res.statusCode}`,
-      );
+      if (worker.debugLogging) {
+        logger.debug?.(
+          {
+            event: 'mcp_affinity.forward',
+            method,
+            path: url.split('?', 1)[0],
+            session: sessionRef(sessionId),
+            from: worker.workerId,
+            to: owner.workerId,
+            status: res.statusCode,
+            ms: Math.round(seconds * 1e4) / 10,
+          },
+          'forwarded a request to its session owner',
+        );
+      }
     });
 
     upstream.on('error', (error: NodeJS.ErrnoException) => {
@@ -202,6 +254,7 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         res.destroy();
         return;
       }
+      const seconds = (performance.now() - started) / 1000;
       // A pooled connection the owner closed between requests: the request never reached it.
       if (upstream.reusedSocket && error.code === 'ECONNRESET' && attempt === 0) {
         sendToOwner(req, res, owner, sessionId, body, 1);
@@ -211,6 +264,7 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         // Maybe gone, maybe cut off: look it up afresh next time (the store drops it once its
         // heartbeat expires, and its sessions then answer 404).
         worker.store.forgetWorker?.(owner.workerId);
+        worker.metrics.forward('connect_timeout', seconds);
         logger.warn(`[express-mcp-affinity] could not connect to owner ${owner.workerId} within ${worker.connectTimeoutMs} ms`);
         sendRpcError(
           res,
@@ -221,6 +275,7 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         return;
       }
       if (error.code === 'MCP_FORWARD_TIMEOUT') {
+        worker.metrics.forward('timeout', seconds);
         logger.warn(`[express-mcp-affinity] owner ${owner.workerId} did not answer ${method} ${url} within ${worker.forwardTimeoutMs} ms`);
         sendRpcError(
           res,
@@ -232,9 +287,11 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         // The owner's process is gone, and the session with it: 404 makes the client start over.
         logger.warn(`[express-mcp-affinity] owner ${owner.workerId} of session ${sessionId} is unreachable (${error.code}); answering 404`);
         worker.store.forgetWorker?.(owner.workerId);
+        worker.metrics.forward('owner_gone', seconds);
         sendRpcError(res, sessionNotFound());
         return;
       }
+      worker.metrics.forward('failed', seconds);
       logger.error(`[express-mcp-affinity] forward to ${owner.workerId} failed: ${error.message}`);
       sendRpcError(res, httpRpcError(502, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_FAILED, 'The session owner could not be reached'));
     });
@@ -269,7 +326,10 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     if (sessionId === undefined || sessionId === '') return next();
     const ownerId = AffinityWorker.ownerOf(sessionId);
     // Ours, or not an id any worker issued (rpcDispatch answers 404): serve here.
-    if (ownerId === undefined || ownerId === worker.workerId) return next();
+    if (ownerId === undefined || ownerId === worker.workerId) {
+      if (ownerId !== undefined) worker.metrics.lookup('owned');
+      return next();
+    }
 
     const route = (owner: WorkerRecord | undefined): void => {
       if (owner === undefined) sendRpcError(res, sessionNotFound());
@@ -277,7 +337,10 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     };
     const found = worker.store.getWorker(ownerId);
     if (found instanceof Promise) {
+      worker.metrics.lookup('miss');
       found.then(route, (error: unknown) => {
+        worker.metrics.lookup('error');
+        worker.metrics.storeError('getWorker');
         logger.error(`[express-mcp-affinity] store lookup for worker ${ownerId} failed: ${String(error)}`);
         sendRpcError(
           res,
@@ -287,6 +350,7 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         );
       });
     } else {
+      worker.metrics.lookup(found === undefined ? 'unknown' : 'hit');
       route(found);
     }
   };

@@ -273,6 +273,20 @@ export interface AffinityWorkerOptions {
   exposeWorkerHeaders?: boolean;
   /** @default silent */
   logger?: Logger;
+  /**
+   * Prometheus metrics: forwards by outcome and their latency, owner lookups (cache hits and
+   * misses), refused hops by reason, sessions owned, sessions ended by reason, store errors.
+   * @default off
+   */
+  metrics?: MetricsOptions;
+  /**
+   * Adds this response header, naming the worker that owns the request's session, so a load
+   * balancer that learns routes from responses (HAProxy `stick store-response`, nginx
+   * `sticky learn`) can pin the session and make forwards rare. The in-app forward stays the
+   * safety net.
+   * @default off
+   */
+  routeHeader?: string;
 }
 
 /** Options shared by the middlewares that read the request body. */
@@ -336,6 +350,35 @@ export interface McpAffinityOptions
     Pick<ServerScopeOptions, 'serverIdPattern'> {
   /** What each virtual server exposes. */
   catalog: Catalog;
+}
+
+/** The parts of a `prom-client` registry the metrics use. */
+export interface MetricsRegistryLike {
+  getSingleMetric(name: string): unknown;
+}
+
+/**
+ * Prometheus metrics. Pass the `prom-client` module (an optional peer): it is typed structurally
+ * here, so this package's types do not require it.
+ */
+export interface MetricsOptions {
+  /** The `prom-client` module itself (its namespace object). */
+  promClient: {
+    Counter: new (config: any) => { inc(labels: Record<string, string>, value?: number): void };
+    Histogram: new (config: any) => { observe(labels: Record<string, string>, value: number): void };
+    Gauge: new (config: any) => { set(labels: Record<string, string>, value: number): void };
+    register: MetricsRegistryLike;
+  };
+  /**
+   * Where the metrics are registered.
+   * @default promClient.register
+   */
+  registry?: MetricsRegistryLike;
+  /**
+   * Prefix of every metric name.
+   * @default 'mcp_affinity_'
+   */
+  prefix?: string;
 }
 
 /** Headers of a request as Node parsed them. */

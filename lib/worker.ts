@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import http, { type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ReplayCache } from './hop-signature.js';
+import { createMetrics, type MetricsSink, type SessionEnd } from './metrics.js';
 import { ClusterStore } from './stores/cluster-store.js';
 import { MemoryStore } from './stores/memory-store.js';
 import type { AffinityWorkerOptions, Logger, SessionStore, WorkerRecord } from './types.js';
@@ -26,7 +27,8 @@ export interface OwnedSession {
   lastActivity: number;
   /** Requests of this session being served now, open streams included: a busy session never idles out. */
   active: number;
-  close(): Promise<void>;
+  /** Ends the session on this worker and releases it in the store. */
+  close(reason?: SessionEnd): Promise<void>;
 }
 
 export const AFFINITY_WORKER_OPTIONS = [
@@ -42,6 +44,8 @@ export const AFFINITY_WORKER_OPTIONS = [
   'maxConcurrentPerSession',
   'exposeWorkerHeaders',
   'logger',
+  'metrics',
+  'routeHeader',
 ] as const;
 
 function resolveSecrets(value: unknown): string[] {
@@ -129,6 +133,11 @@ export class AffinityWorker {
   readonly maxConcurrentRequests: number;
   readonly maxConcurrentPerSession: number;
   readonly exposeWorkerHeaders: boolean;
+  /** Response header naming the owner, for load balancers that learn routes; `undefined` when off. */
+  readonly routeHeader: string | undefined;
+  readonly metrics: MetricsSink;
+  /** Whether a `logger.debug` was given: structured per-request lines are built only then. */
+  readonly debugLogging: boolean;
   /** Keep-alive connections to peers, so a hop does not pay for a TCP handshake. */
   readonly agent: http.Agent;
   readonly replayCache: ReplayCache;
@@ -182,6 +191,20 @@ export class AffinityWorker {
     }
     this.exposeWorkerHeaders = options.exposeWorkerHeaders ?? false;
     this.logger = checkLogger(OWNER, options.logger);
+    this.debugLogging = options.logger !== undefined && typeof options.logger.debug === 'function';
+    if (
+      options.routeHeader !== undefined &&
+      (typeof options.routeHeader !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(options.routeHeader))
+    ) {
+      throw invalidOption(
+        OWNER,
+        'routeHeader',
+        options.routeHeader,
+        "expected a header name such as 'mcp-affinity-route', or leave it unset.",
+      );
+    }
+    this.routeHeader = options.routeHeader?.toLowerCase();
+    this.metrics = createMetrics(OWNER, options.metrics, this.workerId, () => this.sessions.size);
     this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
     this.replayCache = new ReplayCache(this.maxClockSkewMs);
     this.idleSweeper = setInterval(
@@ -335,6 +358,7 @@ export class AffinityWorker {
       this.agent.destroy();
       this.replayCache.close();
       clearInterval(this.idleSweeper);
+      this.metrics.close();
       if (this.ownsStore) await this.store.close?.();
     })();
     return this.closing;

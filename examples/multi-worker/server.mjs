@@ -12,6 +12,7 @@ import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
 import { mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
+import promClient from 'prom-client';
 import { createExampleCatalog } from './catalog.mjs';
 
 const PORT = Number(process.env.PORT ?? 3000);
@@ -33,8 +34,16 @@ if (cluster.isPrimary) {
   const fork = () => cluster.fork({ MCP_AFFINITY_SECRET: secret });
   for (let i = 0; i < WORKERS; i++) fork();
 
-  cluster.on('message', (_worker, message) => {
+  // GET /metrics on any worker: the primary gathers every worker's metrics into one answer.
+  const aggregator = new promClient.AggregatorRegistry();
+  cluster.on('message', (worker, message) => {
     if (message?.type === 'ready') console.log(`worker ${message.workerId} pid ${message.pid} ready on http://${HOST}:${PORT}`);
+    if (message?.type === 'metrics-request') {
+      aggregator.clusterMetrics().then(
+        (text) => worker.send({ type: 'metrics-response', id: message.id, text }),
+        (error) => worker.send({ type: 'metrics-response', id: message.id, error: String(error) }),
+      );
+    }
   });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
@@ -78,11 +87,30 @@ if (cluster.isPrimary) {
       advertisedHost: process.env.MCP_AFFINITY_ADVERTISED_HOST,
     },
     catalog: createExampleCatalog(),
+    // Forwards, lookups, refusals, sessions: served aggregated at GET /metrics.
+    metrics: { promClient },
     // Clients such as the MCP inspector never send DELETE: idle sessions end by themselves.
     sessionIdleTimeoutMs: Number(process.env.MCP_AFFINITY_IDLE_MS ?? 30 * 60_000),
     // Names the receiving and executing workers in response headers, for the demo.
     exposeWorkerHeaders: true,
     logger: { info: () => {}, warn: console.warn, error: console.error },
+  });
+  // Constructing it in a worker installs prom-client's listener that answers the primary.
+  new promClient.AggregatorRegistry();
+  let nextMetricsRequest = 0;
+  const pendingMetrics = new Map();
+  process.on('message', (message) => {
+    if (message?.type !== 'metrics-response') return;
+    pendingMetrics.get(message.id)?.(message);
+    pendingMetrics.delete(message.id);
+  });
+  app.get('/metrics', (_req, res) => {
+    const id = nextMetricsRequest++;
+    pendingMetrics.set(id, ({ text, error }) => {
+      if (error) res.status(500).type('text/plain').send(error);
+      else res.type('text/plain; version=0.0.4').send(text);
+    });
+    process.send({ type: 'metrics-request', id });
   });
   if (process.env.MCP_AFFINITY_DEBUG === '1') {
     // For the soak run: this worker's sessions and memory (after a full GC when --expose-gc is on).

@@ -94,6 +94,21 @@ describe('examples/multi-worker as a real cluster', () => {
     await Promise.all([alpha.client.close(), unscoped.client.close()]);
   });
 
+  test('GET /metrics answers with every worker’s metrics, aggregated by the primary', async () => {
+    const text = await (await newConnectionFetch()(`${cluster.url}/metrics`)).text();
+    const forwardsByWorker = [...text.matchAll(/^mcp_affinity_forwards_total\{worker="(\w+)",outcome="ok"\} (\d+)/gm)];
+    // Earlier tests crossed workers: several workers forwarded, and the lines name them.
+    expect(new Set(forwardsByWorker.map((m) => m[1])).size).toBeGreaterThanOrEqual(2);
+    for (const [, worker, count] of forwardsByWorker) {
+      expect(cluster.workers.has(worker!)).toBe(true);
+      expect(Number(count)).toBeGreaterThan(0);
+    }
+    expect(text).toMatch(/^mcp_affinity_owner_lookups_total\{worker="\w+",result="owned"\} [1-9]/m);
+    expect(text).toMatch(/^mcp_affinity_forward_duration_seconds_count\{worker="\w+"\} [1-9]/m);
+    expect(text).toMatch(/^mcp_affinity_sessions_ended_total\{worker="\w+",reason="deleted"\} [1-9]/m);
+    expect(text).toMatch(/^# TYPE mcp_affinity_sessions_owned gauge/m);
+  });
+
   test('npm run demo prints receiving and executing workers', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'examples/multi-worker/demo.mjs')], {
       cwd: ROOT,
