@@ -1,0 +1,69 @@
+// Rows 2, 3, 4 and 6: a node:cluster gateway on the embedded store (setupClusterPrimary), two
+// workers. Unlike a production cluster (one shared public port), each worker listens on its own
+// public port (exclusive: true), so the load generator can aim at the owner or at the other one.
+//
+// Env: JSON_RESPONSE=1|0 (mcpAffinity jsonResponse), CPU_PROF_DIR (run workers with --cpu-prof).
+// Parent messages: { type: 'stats' } → { type: 'stats', ipcToPrimary } (store messages counted by
+// the primary since start: claims, registrations; routing must add none).
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import express from 'express';
+import { mcpAffinity, setupClusterPrimary } from 'express-mcp-affinity';
+import { createBenchCatalog } from './catalog.mjs';
+
+const WORKERS = 2;
+
+if (cluster.isPrimary) {
+  const secret = randomBytes(32).toString('base64url');
+  if (process.env.CPU_PROF_DIR) {
+    cluster.setupPrimary({ execArgv: [...process.execArgv, '--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF_DIR] });
+  }
+  setupClusterPrimary();
+  let ipcToPrimary = 0;
+  const ready = [];
+  cluster.on('message', (worker, message) => {
+    if (message?.tag === 'express-mcp-affinity') ipcToPrimary++;
+    else if (message?.type === 'ready') {
+      ready.push({ workerId: message.workerId, port: message.port, pid: worker.process.pid });
+      if (ready.length === WORKERS) process.send?.({ type: 'ready', workers: ready });
+    }
+  });
+  for (let i = 0; i < WORKERS; i++) cluster.fork({ MCP_AFFINITY_SECRET: secret });
+  process.on('message', (message) => {
+    if (message?.type === 'stats') process.send?.({ type: 'stats', ipcToPrimary });
+  });
+  const stop = () => {
+    const alive = Object.values(cluster.workers ?? {});
+    if (alive.length === 0) process.exit(0);
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    });
+    for (const worker of alive) worker.process.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+} else {
+  const app = express();
+  const mcp = mcpAffinity({
+    secret: process.env.MCP_AFFINITY_SECRET,
+    catalog: await createBenchCatalog(),
+    jsonResponse: process.env.JSON_RESPONSE !== '0',
+  });
+  app.use(mcp);
+  await mcp.listen(app);
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, resolve));
+  process.send({ type: 'ready', workerId: mcp.worker.workerId, port: server.address().port });
+  let stopping = false;
+  process.on('SIGTERM', async () => {
+    if (stopping) return;
+    stopping = true;
+    server.closeAllConnections();
+    server.close();
+    await mcp.close();
+    process.exit(0); // a normal exit, so --cpu-prof writes its profile
+  });
+}

@@ -1,0 +1,293 @@
+// npm run bench: one run, one table. Servers are child processes on loopback; this process is
+// the load generator (autocannon). Every measurement is bounded by BENCH_SECONDS (default 5),
+// preceded by BENCH_WARMUP seconds (default 1) of discarded load.
+//
+// Rows 1-5 are interleaved in BENCH_ROUNDS rounds (default 5) of BENCH_SECONDS / BENCH_ROUNDS.
+//
+//   BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_ROUNDS=5 BENCH_CONNECTIONS=1,32 npm run bench
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { TOOLS } from './catalog.mjs';
+import {
+  ask,
+  checkToolsList,
+  commandStats,
+  load,
+  openSession,
+  percentile,
+  sseFirstEvent,
+  startNode,
+  startRedis,
+  stopAll,
+} from './harness.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,32').split(',').map(Number);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
+const TOOL_NAMES = TOOLS.map((t) => t.name);
+
+const log = (line) => process.stderr.write(`${line}\n`);
+const loadBefore = os.loadavg()[0];
+
+async function main() {
+  const startedAt = Date.now();
+  log(`bench: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}, ${SECONDS} s per measurement`);
+
+  // Servers.
+  const redis = await startRedis();
+  const secret = randomBytes(32).toString('base64url');
+  const redisEnv = { REDIS_URL: redis.url, REDIS_PREFIX: `bench-${process.pid}:`, MCP_AFFINITY_SECRET: secret, JSON_RESPONSE: '1' };
+  const [bare, cluster, clusterSse, redisA, redisB] = await Promise.all([
+    startNode('bare-server.mjs'),
+    startNode('cluster-gateway.mjs', { JSON_RESPONSE: '1' }),
+    startNode('cluster-gateway.mjs', { JSON_RESPONSE: '0' }),
+    startNode('redis-gateway.mjs', redisEnv),
+    startNode('redis-gateway.mjs', redisEnv),
+  ]);
+  const [ownerA, otherB] = cluster.workers;
+  const raw = await startNode('raw-forward.mjs', { TARGET_PORT: String(ownerA.port) });
+
+  // Sessions, opened on their owners before any measurement.
+  const session = await openSession(ownerA.port);
+  const redisSession = await openSession(redisA.port);
+  const [sseA, sseB] = clusterSse.workers;
+  const sseSession = await openSession(sseA.port);
+  for (const [port, sid] of [
+    [bare.port, session],
+    [ownerA.port, session],
+    [otherB.port, session],
+    [raw.port, session],
+    [redisA.port, redisSession],
+    [redisB.port, redisSession],
+  ]) {
+    await checkToolsList(port, sid, TOOL_NAMES);
+  }
+
+  const rows = [];
+  const lookups = {};
+
+  // The embedded store: count the store's IPC messages reaching the primary during the runs.
+  const ipcAround = (key) => ({
+    before: async () => (await ask(cluster.child, 'stats')).ipcToPrimary,
+    after: async (before, result) => {
+      const after = (await ask(cluster.child, 'stats')).ipcToPrimary;
+      const entry = (lookups[key] ??= { messages: 0, requests: 0 });
+      entry.messages += after - before;
+      entry.requests += result.requests;
+    },
+  });
+  // RedisStore: the counters of both gateways, and Redis's own command counts.
+  const redisAround = (key, receiver) => ({
+    before: async () => ({
+      a: (await ask(redisA.child, 'stats')).stats,
+      b: (await ask(redisB.child, 'stats')).stats,
+      cmd: await commandStats(redis.client),
+    }),
+    after: async (before, result) => {
+      const a = (await ask(redisA.child, 'stats')).stats;
+      const b = (await ask(redisB.child, 'stats')).stats;
+      const cmd = await commandStats(redis.client);
+      const recv = receiver === 'a' ? a : b;
+      const recvBefore = receiver === 'a' ? before.a : before.b;
+      const entry = (lookups[key] ??= {
+        roundTrips: 0,
+        ownerRoundTrips: 0,
+        hits: 0,
+        misses: 0,
+        requests: 0,
+        redisGet: 0,
+        redisAll: 0,
+        seconds: 0,
+      });
+      entry.roundTrips += recv.roundTrips - recvBefore.roundTrips;
+      entry.hits += recv.workerCacheHits - recvBefore.workerCacheHits;
+      entry.misses += recv.workerCacheMisses - recvBefore.workerCacheMisses;
+      entry.ownerRoundTrips += a.roundTrips - before.a.roundTrips;
+      entry.requests += result.requests;
+      entry.redisGet += (cmd.get ?? 0) - (before.cmd.get ?? 0);
+      const total = (c) => Object.entries(c).reduce((sum, [k, v]) => (k === 'info' ? sum : sum + v), 0);
+      entry.redisAll += total(cmd) - total(before.cmd);
+      entry.seconds += result.elapsed;
+    },
+  });
+
+  const plan = [
+    { row: '1', label: 'bare Express 5 + express.json()', port: bare.port, sessionId: session },
+    { row: '2', label: 'local: owner, embedded store', port: ownerA.port, sessionId: session, around: ipcAround('local') },
+    { row: '3', label: 'forwarded: non-owner, embedded store', port: otherB.port, sessionId: session, around: ipcAround('forwarded') },
+    { row: '4', label: 'raw node:http forward → row 2', port: raw.port, sessionId: session },
+    { row: '5a', label: 'local on RedisStore', port: redisA.port, sessionId: redisSession, around: redisAround('redisLocal', 'a') },
+    { row: '5b', label: 'forwarded on RedisStore', port: redisB.port, sessionId: redisSession, around: redisAround('redisRemote', 'b') },
+  ];
+  // Rows are interleaved: BENCH_ROUNDS rounds of SECONDS / ROUNDS each, so that a burst of
+  // outside load on this machine lands on every row alike instead of on one.
+  log(`rows 1-5: tools/list, JSON responses (jsonResponse: true), ${ROUNDS} interleaved rounds of ${(SECONDS / ROUNDS).toFixed(2)} s`);
+  for (const connections of CONNECTIONS) {
+    const acc = plan.map(() => ({ latencies: [], requests: 0, elapsed: 0, non2xx: 0, errors: 0 }));
+    for (const p of plan) if (WARMUP > 0) await load({ ...p, connections, seconds: WARMUP });
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, p] of plan.entries()) {
+        const before = p.around ? await p.around.before() : undefined;
+        const result = await load({ ...p, connections, seconds: SECONDS / ROUNDS });
+        if (p.around) await p.around.after(before, result);
+        const a = acc[i];
+        for (const v of result.latencies) a.latencies.push(v);
+        a.requests += result.requests;
+        a.elapsed += result.elapsed;
+        a.non2xx += result.non2xx;
+        a.errors += result.errors;
+      }
+    }
+    for (const [i, p] of plan.entries()) {
+      const a = acc[i];
+      a.latencies.sort((x, y) => x - y);
+      const r = {
+        row: p.row,
+        label: p.label,
+        connections,
+        requests: a.requests,
+        rps: a.requests / a.elapsed,
+        p50: percentile(a.latencies, 50),
+        p99: percentile(a.latencies, 99),
+        non2xx: a.non2xx,
+        errors: a.errors,
+      };
+      rows.push(r);
+      log(
+        `  ${r.row} ${r.label} @${connections}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms` +
+          (r.non2xx || r.errors ? ` (non-2xx ${r.non2xx}, errors ${r.errors})` : ''),
+      );
+    }
+  }
+  rows.sort((x, y) => x.row.localeCompare(y.row) || x.connections - y.connections);
+
+  log('row 6: streamed tools/call (SSE), time to the first event, local and forwarded alternating');
+  const [sseLocal, sseForwarded] = await sseFirstEvent({
+    localPort: sseA.port,
+    forwardPort: sseB.port,
+    sessionId: sseSession,
+    seconds: SECONDS,
+  });
+  rows.push({ row: '6a', label: 'SSE first event, local', connections: 1, ...sseLocal, rps: Number.NaN, sse: true });
+  rows.push({ row: '6b', label: 'SSE first event, forwarded', connections: 1, ...sseForwarded, rps: Number.NaN, sse: true });
+
+  print(rows, lookups);
+  log(`bench: done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+}
+
+function find(rows, row, connections) {
+  return rows.find((r) => r.row === row && r.connections === connections);
+}
+
+function print(rows, lookups) {
+  const pad = (s, n) => String(s).padEnd(n);
+  const lpad = (s, n) => String(s).padStart(n);
+  const ms = (v) => (Number.isFinite(v) ? v.toFixed(3) : '-');
+  const out = [];
+  out.push('');
+  out.push(
+    `express-mcp-affinity benchmark: ${os.cpus().length} CPUs, Node ${process.version}, ${SECONDS} s per row in ${ROUNDS} interleaved rounds, loopback; 1-min load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after`,
+  );
+  out.push('');
+  out.push(
+    `| row | path                                   | conns | ${lpad('req/s', 7)} | ${lpad('p50 ms', 7)} | ${lpad('p99 ms', 7)} | req/s ÷ row 1 | p50 − row 1 |`,
+  );
+  out.push(`|-----|----------------------------------------|------:|--------:|--------:|--------:|--------------:|------------:|`);
+  for (const r of rows) {
+    const base = find(rows, '1', r.connections);
+    const ratio = r.sse || !base ? '-' : `${(r.rps / base.rps).toFixed(2)}×`;
+    const dp50 = r.sse || !base ? '-' : `${((r.p50 - base.p50) * 1000).toFixed(0)} µs`;
+    out.push(
+      `| ${pad(r.row, 3)} | ${pad(r.label, 38)} | ${lpad(r.connections, 5)} | ${lpad(r.sse ? '-' : r.rps.toFixed(0), 7)} | ${lpad(ms(r.p50), 7)} | ${lpad(ms(r.p99), 7)} | ${lpad(ratio, 13)} | ${lpad(dp50, 11)} |`,
+    );
+  }
+  const bad = rows.filter((r) => r.non2xx || r.errors);
+  if (bad.length) out.push(`\nWARNING: non-2xx or errors in rows ${bad.map((r) => `${r.row}@${r.connections}`).join(', ')}`);
+
+  // Targets.
+  const hi = Math.max(...CONNECTIONS);
+  const lo = Math.min(...CONNECTIONS);
+  const verdicts = [];
+  const check = (name, value, ok, note = '') => verdicts.push(`${ok ? 'MET   ' : 'MISSED'}  ${name}: ${value}${note ? ` (${note})` : ''}`);
+  for (const c of CONNECTIONS) {
+    const r = find(rows, '2', c).rps / find(rows, '1', c).rps;
+    check(`local ÷ bare @${c}`, `${r.toFixed(2)}×`, r >= 0.9, 'target ≥ 0.90×');
+  }
+  const fwd = find(rows, '3', hi).rps / find(rows, '2', hi).rps;
+  const front = find(rows, '4', hi).rps / find(rows, '2', hi).rps;
+  check(
+    `forwarded ÷ local @${hi}`,
+    `${fwd.toFixed(2)}×`,
+    fwd >= 0.5,
+    `target ≥ 0.50×; a bare node:http front reaches ${front.toFixed(2)}× here`,
+  );
+  const added = (find(rows, '3', lo).p50 - find(rows, '2', lo).p50) * 1000;
+  const addedRaw = (find(rows, '4', lo).p50 - find(rows, '2', lo).p50) * 1000;
+  check(
+    `added p50 per forward @${lo}`,
+    `${added.toFixed(0)} µs`,
+    added <= 150,
+    `target ≤ 150 µs; the raw hop adds ${addedRaw.toFixed(0)} µs`,
+  );
+  const fwdRedis = find(rows, '5b', hi).rps / find(rows, '5a', hi).rps;
+  verdicts.push(
+    `        on RedisStore: local ÷ bare @${hi} ${(find(rows, '5a', hi).rps / find(rows, '1', hi).rps).toFixed(2)}×, forwarded ÷ local @${hi} ${fwdRedis.toFixed(2)}×`,
+  );
+  const sseDelta = find(rows, '6b', 1).p50 - find(rows, '6a', 1).p50;
+  check('SSE first event, forwarded − local (p50)', `${(sseDelta * 1000).toFixed(0)} µs`, sseDelta <= 1, 'target ≤ 1 ms');
+
+  // Owner lookups.
+  const l = lookups;
+  const perReq = (n, d) => (d ? (n / d).toFixed(4) : '-');
+  const lk = [];
+  lk.push('Owner lookups (store round trips per request; heartbeats and idle-expiry touches are not lookups):');
+  lk.push(
+    `  embedded cluster store: IPC messages to the primary during rows 2: ${l.local.messages} over ${l.local.requests} requests, rows 3: ${l.forwarded.messages} over ${l.forwarded.requests} requests`,
+  );
+  lk.push('    (the owner id is read from the session id; getWorker answers from the worker table the primary pushed)');
+  const rl = l.redisLocal;
+  const rr = l.redisRemote;
+  lk.push(
+    `  RedisStore, owned session (5a):  ${perReq(rl.roundTrips, rl.requests)} round trips/request (${rl.roundTrips} over ${rl.requests})`,
+  );
+  lk.push(
+    `  RedisStore, remote session (5b): ${perReq(rr.roundTrips, rr.requests)} round trips/request (${rr.roundTrips} over ${rr.requests}); owner side of those forwards: ${rr.ownerRoundTrips}`,
+  );
+  lk.push(
+    `    worker cache: ${rr.hits} hits, ${rr.misses} misses, hit ratio ${((100 * rr.hits) / (rr.hits + rr.misses || 1)).toFixed(3)}%; round trips per miss ${perReq(rr.roundTrips, rr.misses)}, per hit 0`,
+  );
+  lk.push(
+    `    Redis INFO commandstats during 5b: ${rr.redisGet} GET (owner lookups), ${rr.redisAll} commands in all incl. heartbeats and touches, over ${rr.seconds.toFixed(1)} s`,
+  );
+  check(
+    'store round trips, owned session',
+    `${perReq(rl.roundTrips + l.local.messages, rl.requests + l.local.requests)}/request`,
+    rl.roundTrips === 0 && l.local.messages === 0,
+    'target 0',
+  );
+  check(
+    'store round trips, remote session',
+    `${perReq(rr.roundTrips, rr.misses)} per miss, 0 per hit`,
+    rr.roundTrips <= rr.misses,
+    'target ≤ 1 per miss, 0 per hit',
+  );
+
+  out.push('');
+  out.push(...lk);
+  out.push('');
+  out.push('Targets:');
+  out.push(...verdicts.map((v) => `  ${v}`));
+  out.push('');
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+main()
+  .catch((error) => {
+    process.exitCode = 1;
+    log(`bench failed: ${error?.stack ?? error}`);
+  })
+  .finally(async () => {
+    await stopAll();
+    process.exit(process.exitCode ?? 0);
+  });
