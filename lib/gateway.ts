@@ -18,10 +18,12 @@ export interface McpAffinityRouter extends Router {
   /** This process's identity, store and owned sessions. */
   readonly worker: AffinityWorker;
   /**
-   * Starts this worker's internal listener with your app (so forwarded requests run the same
-   * chain) and registers the worker. Await it before taking traffic.
+   * Starts this worker's internal listener and registers the worker; await it before taking
+   * traffic. With `app`, forwarded requests run your whole app again on the owner (middlewares
+   * before the router included); without, they run this router alone (the four middlewares),
+   * which is cheaper: the receiving worker already ran what comes before.
    */
-  listen(app: RequestListener): Promise<WorkerRecord>;
+  listen(app?: RequestListener): Promise<WorkerRecord>;
   /** Ends this worker's sessions, deregisters it and closes its listener, sockets and timers. */
   close(): Promise<void>;
   /** Graceful shutdown: see `AffinityWorker.drain()`. */
@@ -76,7 +78,9 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
 
   Object.defineProperties(router, {
     worker: { value: worker, enumerable: true },
-    listen: { value: (app: RequestListener) => worker.listen(app) },
+    // Without an app, the internal listener serves this router alone: hops skip the middlewares
+    // mounted before it, which already ran on the worker that received the request.
+    listen: { value: (app?: RequestListener) => worker.listen(app ?? express().use(router)) },
     close: { value: () => worker.close() },
     drain: { value: (periodMs?: number) => worker.drain(periodMs) },
   });

@@ -21,12 +21,7 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p)
 const SERVERS = { alpha: ['add', 'echo'], beta: ['reverse', 'whoami'] } as const;
 
 /** The configuration documented in docs/deployment-nginx.md, with this test's addresses. */
-export function nginxConfig(options: {
-  dir: string;
-  listen: number;
-  hosts: Array<{ id: string; address: string }>;
-  pinned: boolean;
-}): string {
+function nginxConfig(options: { dir: string; listen: number; hosts: Array<{ id: string; address: string }>; pinned: boolean }): string {
   const { dir, listen, hosts, pinned } = options;
   return `worker_processes 1;
 daemon off;
