@@ -18,7 +18,7 @@ function optionsOf(source: string): Map<string, string[]> {
   return found;
 }
 
-const sources = ['lib/types.ts', 'lib/stores/redis-store.ts', 'lib/stores/cluster-store.ts'];
+const sources = ['lib/types.ts', 'lib/stores/redis-store.ts', 'lib/stores/cluster-store.ts', 'lib/stores/event-stores.ts'];
 
 test.each(sources)('every option declared in %s is documented in docs/api.md', (file) => {
   const api = read('docs/api.md');
