@@ -25,6 +25,8 @@ import { describeValue } from './validations.js';
 const OWNER = 'createCatalog';
 
 interface ServerEntry {
+  /** Whether the items also appear on the unscoped view. */
+  unscoped?: boolean;
   tools: Scoped<ToolDefinition>[];
   resources: Scoped<ResourceDefinition>[];
   resourceTemplates: Scoped<ResourceTemplateDefinition>[];
@@ -58,12 +60,25 @@ function checkItem(serverId: string, kind: Kind, item: unknown): void {
   }
   const fn = kind === 'tools' ? 'handler' : kind === 'prompts' ? 'get' : 'read';
   if (typeof i[fn] !== 'function') fail(`${where}.${String(i[key])}.${fn} received ${describeValue(i[fn])}; expected a function.`);
+  if (i.complete !== undefined) {
+    const complete = i.complete as Record<string, unknown>;
+    if (
+      typeof complete !== 'object' ||
+      complete === null ||
+      Array.isArray(complete) ||
+      Object.values(complete).some((f) => typeof f !== 'function')
+    )
+      fail(
+        `${where}.${String(i[key])}.complete received ${describeValue(i.complete)}; expected an object of functions by argument name, (value, { arguments }) => string[].`,
+      );
+  }
 }
 
 /** A `Catalog` held in memory, changeable at run time. */
 export class MemoryCatalog implements Catalog {
   private readonly servers = new Map<string, ServerEntry>();
   private readonly listeners = new Set<(serverId: string) => void>();
+  private readonly resourceListeners = new Set<(serverId: string, uri: string) => void>();
   /** The unscoped view, rebuilt only when something changes. */
   private all: ServerEntry | undefined;
 
@@ -79,7 +94,10 @@ export class MemoryCatalog implements Catalog {
     if (!DEFAULT_SERVER_ID_PATTERN.test(serverId)) {
       fail(`server id ${describeValue(serverId)} is not allowed; use 1 to 64 of [A-Za-z0-9_-], starting with a letter or digit.`);
     }
-    const entry: ServerEntry = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
+    if (definition.unscoped !== undefined && typeof definition.unscoped !== 'boolean') {
+      fail(`servers.${serverId}.unscoped received ${describeValue(definition.unscoped)}; expected true or false.`);
+    }
+    const entry: ServerEntry = { unscoped: definition.unscoped ?? true, tools: [], resources: [], resourceTemplates: [], prompts: [] };
     for (const kind of ['tools', 'resources', 'resourceTemplates', 'prompts'] as const) {
       const items = definition[kind] ?? [];
       if (!Array.isArray(items)) fail(`servers.${serverId}.${kind} received ${describeValue(items)}; expected an array.`);
@@ -151,6 +169,21 @@ export class MemoryCatalog implements Catalog {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Tells the sessions subscribed to `uri` (`resources/subscribe`) on this server that its content
+   * changed: they receive `notifications/resources/updated`.
+   */
+  resourceUpdated(serverId: string, uri: string): this {
+    this.entry(serverId);
+    for (const listener of this.resourceListeners) listener(serverId, uri);
+    return this;
+  }
+
+  onResourceUpdated(listener: (serverId: string, uri: string) => void): () => void {
+    this.resourceListeners.add(listener);
+    return () => this.resourceListeners.delete(listener);
+  }
+
   private entry(serverId: string): ServerEntry {
     const entry = this.servers.get(serverId);
     if (!entry) fail(`no virtual server ${JSON.stringify(serverId)}; create it with setServer() first.`);
@@ -163,6 +196,7 @@ export class MemoryCatalog implements Catalog {
     if (!this.all) {
       const all: ServerEntry = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
       for (const entry of this.servers.values()) {
+        if (entry.unscoped === false) continue;
         all.tools.push(...entry.tools);
         all.resources.push(...entry.resources);
         all.resourceTemplates.push(...entry.resourceTemplates);

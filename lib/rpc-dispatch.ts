@@ -16,6 +16,8 @@ import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  CompleteRequestSchema,
+  type CompleteResult,
   ErrorCode,
   GetPromptRequestSchema,
   InitializeRequestSchema,
@@ -25,11 +27,16 @@ import {
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  type LoggingLevel,
+  LoggingLevelSchema,
   McpError,
   PingRequestSchema,
   ReadResourceRequestSchema,
   type ServerNotification,
   type ServerRequest,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
@@ -38,7 +45,16 @@ import { ErrorCodes, type HttpRpcError, httpRpcError, JsonRpcCodes, sendRpcError
 import type { SessionEnd } from './metrics.js';
 import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from './request-state.js';
 import { resolveWorkerOption, SERVED_BY_HEADER } from './session-affinity.js';
-import type { Catalog, HandlerContext, McpScope, RpcDispatchOptions, Scoped, ToolDefinition } from './types.js';
+import type {
+  ArgumentCompleter,
+  Catalog,
+  HandlerContext,
+  McpScope,
+  ResourceTemplateDefinition,
+  RpcDispatchOptions,
+  Scoped,
+  ToolDefinition,
+} from './types.js';
 import { checkOptionsObject, invalidOption, requireObjectWith } from './validations.js';
 import type { OwnedSession } from './worker.js';
 
@@ -62,12 +78,30 @@ const REQUEST_SCHEMAS = new Map<string, { safeParse(value: unknown): { success: 
   ['resources/templates/list', ListResourceTemplatesRequestSchema],
   ['prompts/list', ListPromptsRequestSchema],
   ['prompts/get', GetPromptRequestSchema],
+  ['completion/complete', CompleteRequestSchema],
+  ['logging/setLevel', SetLevelRequestSchema],
+  ['resources/subscribe', SubscribeRequestSchema],
+  ['resources/unsubscribe', UnsubscribeRequestSchema],
 ]);
+
+/** Log levels by severity, lowest first, as the SDK lists them. */
+const LOG_SEVERITY = new Map<LoggingLevel, number>(LoggingLevelSchema.options.map((level, index) => [level, index]));
+
+/** At most this many completion values go back to the client (MCP's limit). */
+const MAX_COMPLETIONS = 100;
+
+/** What one session asked for through the protocol: its log level and its resource subscriptions. */
+interface SessionState {
+  logLevel: LoggingLevel | undefined;
+  readonly subscriptions: Set<string>;
+}
 
 /** A session this worker owns. */
 export interface DispatchSession extends OwnedSession {
   readonly transport: StreamableHTTPServerTransport;
   readonly server: Server;
+  /** The resource URIs the session subscribed to. */
+  readonly subscriptions: ReadonlySet<string>;
 }
 
 export const scopeKey = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
@@ -159,9 +193,20 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       if (session.scope === serverId || session.scope === '*') session.server.sendToolListChanged().catch(() => undefined);
     }
   });
+  // Sessions subscribed to a resource (resources/subscribe) learn that it changed, on this worker.
+  catalog.onResourceUpdated?.((serverId, uri) => {
+    for (const session of sessions.values()) {
+      if ((session.scope === serverId || session.scope === '*') && session.subscriptions.has(uri)) {
+        session.server.sendResourceUpdated({ uri }).catch(() => undefined);
+      }
+    }
+  });
 
-  function context(serverId: string, scope: McpScope, extra: Extra): HandlerContext {
+  function context(serverId: string, scope: McpScope, extra: Extra, server: Server, state: SessionState): HandlerContext {
     const token = extra._meta?.progressToken;
+    // Server-to-client requests travel on this request's stream; the client's answer comes back
+    // as a new POST of the session, which any worker forwards to this one, the owner.
+    const related = { relatedRequestId: extra.requestId, signal: extra.signal };
     return {
       serverId,
       scope,
@@ -172,6 +217,53 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
         if (token === undefined) return;
         await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress, total, message } });
       },
+      log: async (level, data, loggerName) => {
+        const threshold = state.logLevel === undefined ? undefined : LOG_SEVERITY.get(state.logLevel);
+        if (threshold !== undefined && (LOG_SEVERITY.get(level) ?? 0) < threshold) return;
+        await extra.sendNotification({
+          method: 'notifications/message',
+          params: { level, data, ...(loggerName === undefined ? {} : { logger: loggerName }) },
+        });
+      },
+      createMessage: async (params) => {
+        if (!server.getClientCapabilities()?.sampling) {
+          throw new McpError(ErrorCode.InvalidRequest, 'The client does not support sampling (no sampling capability)');
+        }
+        return server.createMessage(params, related);
+      },
+      elicitInput: async (params) => {
+        if (!server.getClientCapabilities()?.elicitation) {
+          throw new McpError(ErrorCode.InvalidRequest, 'The client does not support elicitation (no elicitation capability)');
+        }
+        return server.elicitInput(params, related);
+      },
+    };
+  }
+
+  /** The resource template of the scope whose pattern matches `uri`, with its variables. */
+  function matchTemplate(
+    scope: McpScope,
+    uri: string,
+  ): { template: Scoped<ResourceTemplateDefinition>; variables: Record<string, string | string[]> } | undefined {
+    for (const template of catalog.listResourceTemplates(scope)) {
+      let parsed = templates.get(template);
+      if (!parsed) templates.set(template, (parsed = new UriTemplate(template.uriTemplate)));
+      const variables = parsed.match(uri);
+      if (variables) return { template, variables };
+    }
+    return undefined;
+  }
+
+  async function completion(
+    completers: Readonly<Record<string, ArgumentCompleter>> | undefined,
+    name: string,
+    value: string,
+    args: Record<string, string> | undefined,
+  ): Promise<CompleteResult> {
+    const complete = completers?.[name];
+    const values = complete ? [...(await complete(value, { arguments: args ?? {} }))].map(String) : [];
+    return {
+      completion: { values: values.slice(0, MAX_COMPLETIONS), total: values.length, hasMore: values.length > MAX_COMPLETIONS },
     };
   }
 
@@ -182,9 +274,15 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     return result.valid ? undefined : (result.errorMessage ?? 'arguments do not match the input schema');
   }
 
-  function createServer(scope: McpScope): Server {
+  function createServer(scope: McpScope, state: SessionState): Server {
     const server = new Server(serverInfo, {
-      capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true },
+        prompts: {},
+        logging: {},
+        completions: {},
+      },
       ...(instructions === undefined ? {} : { instructions }),
     });
 
@@ -207,7 +305,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       const invalid = validateArguments(tool, args);
       if (invalid) return { isError: true, content: [{ type: 'text', text: `Invalid arguments for tool ${name}: ${invalid}` }] };
       try {
-        return await tool.handler(args, context(tool.serverId, scope, extra));
+        return await tool.handler(args, context(tool.serverId, scope, extra, server, state));
       } catch (error) {
         logger.error(`[express-mcp-affinity] tool ${tool.serverId}/${name} failed: ${String(error)}`);
         return {
@@ -240,14 +338,45 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
       const { uri } = request.params;
       const resource = catalog.listResources(scope).find((r) => r.uri === uri);
-      if (resource) return resource.read(context(resource.serverId, scope, extra));
-      for (const template of catalog.listResourceTemplates(scope)) {
-        let parsed = templates.get(template);
-        if (!parsed) templates.set(template, (parsed = new UriTemplate(template.uriTemplate)));
-        const variables = parsed.match(uri);
-        if (variables) return template.read(uri, variables, context(template.serverId, scope, extra));
-      }
+      if (resource) return resource.read(context(resource.serverId, scope, extra, server, state));
+      const matched = matchTemplate(scope, uri);
+      if (matched) return matched.template.read(uri, matched.variables, context(matched.template.serverId, scope, extra, server, state));
       throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${uri}`);
+    });
+
+    // Subscriptions are the session's own; only a resource of the scope can be subscribed to.
+    server.setRequestHandler(SubscribeRequestSchema, (request) => {
+      const { uri } = request.params;
+      if (!catalog.listResources(scope).some((r) => r.uri === uri) && !matchTemplate(scope, uri)) {
+        throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${uri}`);
+      }
+      state.subscriptions.add(uri);
+      return {};
+    });
+
+    server.setRequestHandler(UnsubscribeRequestSchema, (request) => {
+      state.subscriptions.delete(request.params.uri);
+      return {};
+    });
+
+    // Replaces the SDK's handler (same answer) so that ctx.log() can filter by the session's level.
+    server.setRequestHandler(SetLevelRequestSchema, (request) => {
+      state.logLevel = request.params.level;
+      return {};
+    });
+
+    server.setRequestHandler(CompleteRequestSchema, async (request) => {
+      const { ref, argument, context: given } = request.params;
+      if (ref.type === 'ref/prompt') {
+        const prompt = catalog.listPrompts(scope).find((p) => p.name === ref.name);
+        if (!prompt) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${ref.name}`);
+        return completion(prompt.complete, argument.name, argument.value, given?.arguments);
+      }
+      const template = catalog.listResourceTemplates(scope).find((t) => t.uriTemplate === ref.uri);
+      if (template) return completion(template.complete, argument.name, argument.value, given?.arguments);
+      // A plain resource has nothing to complete.
+      if (catalog.listResources(scope).some((r) => r.uri === ref.uri)) return completion(undefined, '', '', undefined);
+      throw new McpError(ErrorCode.InvalidParams, `Unknown resource template: ${ref.uri}`);
     });
 
     server.setRequestHandler(ListPromptsRequestSchema, () => ({
@@ -267,7 +396,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       const missing = (prompt.arguments ?? []).filter((a) => a.required && args[a.name] === undefined).map((a) => a.name);
       if (missing.length > 0)
         throw new McpError(ErrorCode.InvalidParams, `Missing required arguments for prompt ${name}: ${missing.join(', ')}`);
-      return prompt.get(args, context(prompt.serverId, scope, extra));
+      return prompt.get(args, context(prompt.serverId, scope, extra, server, state));
     });
 
     return server;
@@ -297,7 +426,8 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
         }),
       );
     }
-    const server = createServer(scope);
+    const state: SessionState = { logLevel: undefined, subscriptions: new Set() };
+    const server = createServer(scope, state);
     const forget = (reason: SessionEnd): void => {
       if (!sessions.delete(sessionId)) return;
       worker.metrics.sessionEnded(reason);
@@ -322,6 +452,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       active: 0,
       transport,
       server,
+      subscriptions: state.subscriptions,
       close: async (reason: SessionEnd = 'closed') => {
         forget(reason);
         await server.close();

@@ -7,7 +7,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type {
   CallToolResult,
+  CreateMessageRequestParamsBase,
+  CreateMessageResult,
+  ElicitRequestParams,
+  ElicitResult,
   GetPromptResult,
+  LoggingLevel,
   PromptArgument,
   ReadResourceResult,
   ToolAnnotations,
@@ -55,7 +60,33 @@ export interface HandlerContext {
    * progress (no `_meta.progressToken`).
    */
   sendProgress(progress: number, total?: number, message?: string): Promise<void>;
+  /**
+   * Sends a `notifications/message` log entry on this request's stream, unless the session asked
+   * for a higher level with `logging/setLevel`.
+   */
+  log(level: LoggingLevel, data: unknown, logger?: string): Promise<void>;
+  /**
+   * Asks the client to sample its LLM (`sampling/createMessage`), on this request's stream; the
+   * client's answer reaches the session's owner even when it lands on another worker. Rejects when
+   * the client did not declare the `sampling` capability.
+   */
+  createMessage(params: CreateMessageRequestParamsBase): Promise<CreateMessageResult>;
+  /**
+   * Asks the user for input through the client (`elicitation/create`), on this request's stream.
+   * An accepted form answer is checked against `requestedSchema`. Rejects when the client did not
+   * declare the matching `elicitation` capability.
+   */
+  elicitInput(params: ElicitRequestParams): Promise<ElicitResult>;
 }
+
+/**
+ * Completion candidates for one argument (`completion/complete`), given the partial `value` and the
+ * other arguments the client already filled in. Up to 100 are returned to the client.
+ */
+export type ArgumentCompleter = (
+  value: string,
+  context: { readonly arguments: Readonly<Record<string, string>> },
+) => readonly string[] | Promise<readonly string[]>;
 
 /** A JSON Schema object describing a tool's arguments. */
 export interface ToolInputSchema {
@@ -103,6 +134,8 @@ export interface ResourceTemplateDefinition {
     variables: Record<string, string | string[]>,
     context: HandlerContext,
   ) => ReadResourceResult | Promise<ReadResourceResult>;
+  /** Completers for the template's variables, by variable name (`completion/complete`). */
+  readonly complete?: Readonly<Record<string, ArgumentCompleter>>;
 }
 
 /** A prompt of a virtual server. */
@@ -112,6 +145,8 @@ export interface PromptDefinition {
   readonly description?: string;
   readonly arguments?: readonly PromptArgument[];
   readonly get: (args: Record<string, string>, context: HandlerContext) => GetPromptResult | Promise<GetPromptResult>;
+  /** Completers for the prompt's arguments, by argument name (`completion/complete`). */
+  readonly complete?: Readonly<Record<string, ArgumentCompleter>>;
 }
 
 /** A catalog item with the virtual server it belongs to. */
@@ -123,6 +158,12 @@ export interface VirtualServerDefinition {
   readonly resources?: readonly ResourceDefinition[];
   readonly resourceTemplates?: readonly ResourceTemplateDefinition[];
   readonly prompts?: readonly PromptDefinition[];
+  /**
+   * Whether this server's items also appear on the unscoped `/mcp` endpoint. `false` keeps the
+   * server reachable only on `/servers/<id>/mcp`.
+   * @default true
+   */
+  readonly unscoped?: boolean;
 }
 
 /**
@@ -143,6 +184,11 @@ export interface Catalog {
    * Optional: used to tell sessions that their lists changed.
    */
   onChange?(listener: (serverId: string) => void): () => void;
+  /**
+   * Subscribes to updates of a resource's content; returns the unsubscribe function. Optional:
+   * used to send `notifications/resources/updated` to the sessions subscribed to that URI.
+   */
+  onResourceUpdated?(listener: (serverId: string, uri: string) => void): () => void;
 }
 
 // ---------------------------------------------------------------------------------------------

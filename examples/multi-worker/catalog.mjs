@@ -1,11 +1,13 @@
-// The example's virtual servers: alpha (echo, add) and beta (reverse, whoami).
-// The unscoped /mcp endpoint lists all four tools.
+// The example's virtual servers: alpha (echo, add) and beta (reverse, whoami), plus `conformance`
+// (conformance-catalog.mjs: what the official MCP conformance suite expects), which is served only
+// on /servers/conformance/mcp. The unscoped /mcp endpoint lists alpha's and beta's four tools.
 import { createCatalog } from 'express-mcp-affinity';
+import { addConformanceServer } from './conformance-catalog.mjs';
 
 const text = (value) => ({ content: [{ type: 'text', text: value }] });
 
 export function createExampleCatalog() {
-  return createCatalog({
+  const catalog = createCatalog({
     alpha: {
       tools: [
         {
@@ -39,4 +41,5 @@ export function createExampleCatalog() {
       ],
     },
   });
+  return addConformanceServer(catalog);
 }

@@ -8,10 +8,15 @@
 //
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3000 npm start
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3001 npm start
+//
+// DNS rebinding protection: MCP requests whose Host header names anything other than localhost,
+// 127.0.0.1, [::1] or HOST get 403. MCP_ALLOWED_HOSTS (comma-separated hostnames) replaces that
+// list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
+import { hostHeaderValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import express from 'express';
-import { mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
+import { INTERNAL_HEADER, mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
 import promClient from 'prom-client';
 import { createExampleCatalog } from './catalog.mjs';
 
@@ -19,6 +24,12 @@ const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST ?? '127.0.0.1';
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const REDIS_URL = process.env.REDIS_URL;
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+const ALLOWED_HOSTS = process.env.MCP_ALLOWED_HOSTS
+  ? process.env.MCP_ALLOWED_HOSTS.split(',').map((h) => h.trim())
+  : WILDCARD_HOSTS.has(HOST)
+    ? ['*'] // listening everywhere: the names clients use are unknown here; set MCP_ALLOWED_HOSTS
+    : [...new Set(['localhost', '127.0.0.1', '[::1]', HOST.includes(':') ? `[${HOST}]` : HOST])];
 
 if (cluster.isPrimary) {
   // One secret for every worker; generated here when none is given, so forks inherit it.
@@ -65,7 +76,7 @@ if (cluster.isPrimary) {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   console.log(
-    `primary pid ${process.pid}: ${WORKERS} workers on ${REDIS_URL ? 'RedisStore' : 'the embedded cluster store'}, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{alpha,beta}/mcp`,
+    `primary pid ${process.pid}: ${WORKERS} workers on ${REDIS_URL ? 'RedisStore' : 'the embedded cluster store'}, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{alpha,beta,conformance}/mcp`,
   );
 } else {
   let redis;
@@ -119,6 +130,14 @@ if (cluster.isPrimary) {
       const { rss, heapUsed } = process.memoryUsage();
       res.json({ workerId: mcp.worker.workerId, pid: process.pid, sessions: mcp.worker.sessions.size, rss, heapUsed });
     });
+  }
+  // DNS rebinding protection (the SDK's middleware), before the gateway, on the worker that
+  // receives the request. A hop between workers (or hosts) keeps the client's Host header, which
+  // names the receiving host: it is not checked again on the owner; internalForwardGuard refuses
+  // any claimed hop that is not signed by a peer.
+  if (!ALLOWED_HOSTS.includes('*')) {
+    const checkHost = hostHeaderValidation(ALLOWED_HOSTS);
+    app.use(['/mcp', '/servers'], (req, res, next) => (req.headers[INTERNAL_HEADER] === undefined ? checkHost(req, res, next) : next()));
   }
   app.use(mcp);
   await mcp.listen(app);

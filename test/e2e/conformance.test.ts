@@ -1,0 +1,156 @@
+/**
+ * The official MCP conformance suite (@modelcontextprotocol/conformance, server mode, every server
+ * scenario: `--suite all`) against the example's `conformance` virtual server, twice:
+ *
+ * (a) directly against examples/multi-worker run as a one-worker cluster: every request reaches
+ *     the session's owner, nothing is forwarded (checked on GET /metrics);
+ * (b) through a front that sends `initialize` to worker A and every request carrying a session id
+ *     to worker B (test/fixtures/conformance-front.mjs), so each session request, SSE streams and
+ *     the client's answers to sampling and elicitation included, crosses from B to A (checked on
+ *     the `mcp-affinity-*` response headers).
+ *
+ * Both runs must end with `Total: N passed, 0 failed`, N > 0. Built package required.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { newConnectionFetch } from '../../lib/index';
+import { type ExampleCluster, ROOT, startExampleCluster } from '../helpers/example-cluster';
+
+const ENDPOINT = '/servers/conformance/mcp';
+const SUITE_TIMEOUT_MS = 120_000;
+const TEST_TIMEOUT_MS = 180_000;
+
+const SUITE_DIR = path.join(ROOT, 'node_modules/@modelcontextprotocol/conformance');
+const SUITE_BIN = (() => {
+  const { bin } = JSON.parse(readFileSync(path.join(SUITE_DIR, 'package.json'), 'utf8'));
+  return path.join(SUITE_DIR, typeof bin === 'string' ? bin : bin.conformance);
+})();
+
+interface SuiteRun {
+  passed: number;
+  failed: number;
+  /** `✓ scenario: n passed, m failed` lines. */
+  scenarios: string[];
+  exitCode: number;
+  output: string;
+}
+
+/** Runs every server scenario of the suite against `url` and parses its summary. */
+function runSuite(url: string): Promise<SuiteRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [SUITE_BIN, 'server', '--suite', 'all', '--url', url],
+      { cwd: ROOT, timeout: SUITE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const output = `${stdout}\n${stderr}`;
+        const total = /^Total: (\d+) passed, (\d+) failed/m.exec(stdout);
+        resolve({
+          passed: total ? Number(total[1]) : 0,
+          failed: total ? Number(total[2]) : Number.NaN,
+          scenarios: stdout.split('\n').filter((line) => /^[✓✗] \S+: \d+ passed, \d+ failed/.test(line)),
+          exitCode: error ? ((error as { code?: number }).code ?? 1) : 0,
+          output,
+        });
+      },
+    );
+  });
+}
+
+/** One response the front relayed (test/fixtures/conformance-front.mjs). */
+interface FrontStat {
+  method: string;
+  hasSession: boolean;
+  status: number;
+  receivedBy: string | null;
+  servedBy: string | null;
+  forwarded: boolean;
+}
+
+function expectClean(run: SuiteRun): void {
+  // On failure, show which scenarios failed and the suite's own explanation.
+  if (run.failed !== 0 || run.passed === 0) throw new Error(`conformance suite did not pass:\n${run.output.slice(-20_000)}`);
+  expect(run.failed).toBe(0);
+  expect(run.passed).toBeGreaterThan(0);
+  expect(run.exitCode).toBe(0);
+  expect(run.scenarios.length).toBeGreaterThanOrEqual(30);
+  expect(run.scenarios.filter((line) => !line.startsWith('✓'))).toEqual([]);
+}
+
+describe('official MCP conformance suite', () => {
+  test(
+    '(a) directly against the example (one worker: every request reaches the owner)',
+    async () => {
+      let cluster: ExampleCluster | undefined;
+      try {
+        cluster = await startExampleCluster(1);
+        const run = await runSuite(`${cluster.url}${ENDPOINT}`);
+        console.log(`conformance (a) direct: Total: ${run.passed} passed, ${run.failed} failed; ${run.scenarios.length} scenarios`);
+        expectClean(run);
+
+        // Nothing crossed: the worker served every session request itself.
+        const metrics = await (await newConnectionFetch()(`${cluster.url}/metrics`)).text();
+        expect(metrics).not.toMatch(/^mcp_affinity_forwards_total\{[^}]*\} [1-9]/m);
+        expect(metrics).toMatch(/^mcp_affinity_owner_lookups_total\{worker="\w+",result="owned"\} [1-9]/m);
+      } finally {
+        await cluster?.stop();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    '(b) every session request crosses workers (initialize on A, everything else received by B)',
+    async () => {
+      const front: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/conformance-front.mjs')], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      const exited = new Promise<void>((resolve) => front.once('exit', () => resolve()));
+      try {
+        const ready = await new Promise<{ url: string; a: string; b: string }>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`front did not start:\n${output}`)), 15_000);
+          const onData = (chunk: Buffer): void => {
+            output += chunk.toString('utf8');
+            const line = output.split('\n').find((l) => l.startsWith('{'));
+            if (line) {
+              clearTimeout(timer);
+              resolve(JSON.parse(line));
+            }
+          };
+          front.stdout!.on('data', onData);
+          front.stderr!.on('data', onData);
+          front.once('exit', (code) => reject(new Error(`front exited (${code}):\n${output}`)));
+        });
+
+        const run = await runSuite(`${ready.url}${ENDPOINT}`);
+        const stats = (await (await newConnectionFetch()(`${ready.url}/__front/stats`)).json()) as FrontStat[];
+        const crossed = stats.filter((s) => s.hasSession);
+        console.log(
+          `conformance (b) cross-worker: Total: ${run.passed} passed, ${run.failed} failed; ${run.scenarios.length} scenarios; ` +
+            `${crossed.length} session requests, ${crossed.filter((s) => s.forwarded).length} forwarded ${ready.b} → ${ready.a}`,
+        );
+        expectClean(run);
+
+        // Sessions were created on A...
+        const initializes = stats.filter((s) => !s.hasSession && s.status === 200);
+        expect(initializes.length).toBeGreaterThan(0);
+        for (const s of initializes) expect(s).toMatchObject({ servedBy: ready.a, forwarded: false });
+        // ...and every request of a session was received by B and served by A, over the hop:
+        // POSTs (requests, and the client's answers to sampling and elicitation) and GET streams.
+        expect(crossed.length).toBeGreaterThan(0);
+        for (const s of crossed) expect(s).toMatchObject({ receivedBy: ready.b, servedBy: ready.a, forwarded: true });
+        expect(crossed.filter((s) => s.method === 'GET').length).toBeGreaterThan(0);
+        expect(crossed.filter((s) => s.method === 'POST' && s.status === 202).length).toBeGreaterThan(0);
+      } finally {
+        if (front.exitCode === null && front.signalCode === null) front.kill('SIGTERM');
+        const timer = setTimeout(() => front.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
