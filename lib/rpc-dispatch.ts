@@ -35,6 +35,7 @@ import {
   type ServerNotification,
   type ServerRequest,
   SetLevelRequestSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -42,6 +43,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { RequestHandler } from 'express';
 import { ErrorCodes, type HttpRpcError, httpRpcError, JsonRpcCodes, sendRpcError, sessionNotFound } from './errors.js';
+import { LIST_METHODS, listPrompts, listResources, listResourceTemplates, listTools } from './list-results.js';
 import type { SessionEnd } from './metrics.js';
 import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from './request-state.js';
 import { resolveWorkerOption, SERVED_BY_HEADER } from './session-affinity.js';
@@ -286,15 +288,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       ...(instructions === undefined ? {} : { instructions }),
     });
 
-    server.setRequestHandler(ListToolsRequestSchema, () => ({
-      tools: catalog.listTools(scope).map(({ name, title, description, inputSchema, annotations }) => ({
-        name,
-        ...(title === undefined ? {} : { title }),
-        ...(description === undefined ? {} : { description }),
-        inputSchema: inputSchema as { type: 'object' },
-        ...(annotations === undefined ? {} : { annotations }),
-      })),
-    }));
+    server.setRequestHandler(ListToolsRequestSchema, () => listTools(catalog, scope));
 
     server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
       const { name } = request.params;
@@ -315,25 +309,9 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       }
     });
 
-    server.setRequestHandler(ListResourcesRequestSchema, () => ({
-      resources: catalog.listResources(scope).map(({ uri, name, title, description, mimeType }) => ({
-        uri,
-        name,
-        ...(title === undefined ? {} : { title }),
-        ...(description === undefined ? {} : { description }),
-        ...(mimeType === undefined ? {} : { mimeType }),
-      })),
-    }));
+    server.setRequestHandler(ListResourcesRequestSchema, () => listResources(catalog, scope));
 
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
-      resourceTemplates: catalog.listResourceTemplates(scope).map(({ uriTemplate, name, title, description, mimeType }) => ({
-        uriTemplate,
-        name,
-        ...(title === undefined ? {} : { title }),
-        ...(description === undefined ? {} : { description }),
-        ...(mimeType === undefined ? {} : { mimeType }),
-      })),
-    }));
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => listResourceTemplates(catalog, scope));
 
     server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
       const { uri } = request.params;
@@ -379,14 +357,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       throw new McpError(ErrorCode.InvalidParams, `Unknown resource template: ${ref.uri}`);
     });
 
-    server.setRequestHandler(ListPromptsRequestSchema, () => ({
-      prompts: catalog.listPrompts(scope).map(({ name, title, description, arguments: args }) => ({
-        name,
-        ...(title === undefined ? {} : { title }),
-        ...(description === undefined ? {} : { description }),
-        ...(args === undefined ? {} : { arguments: [...args] }),
-      })),
-    }));
+    server.setRequestHandler(ListPromptsRequestSchema, () => listPrompts(catalog, scope));
 
     server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
       const { name } = request.params;
@@ -472,6 +443,49 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     sendRpcError(res, error);
   }
 
+  /**
+   * The fast path, measured in docs/benchmarks.md: a single list request (or ping) of an owned,
+   * initialized session is answered here with one JSON body, the same result the SDK's handler
+   * builds, without the SDK transport's Node-to-web conversion (about half of a request's CPU).
+   * Whatever the SDK would refuse (Accept, protocol version) still goes to the SDK.
+   */
+  function answerListDirectly(req: IncomingMessage, res: ServerResponse, sessionId: string, scope: McpScope, messages: unknown): boolean {
+    if (typeof messages !== 'object' || messages === null || Array.isArray(messages)) return false;
+    const { method, id } = messages as { method?: unknown; id?: unknown };
+    const build = typeof method === 'string' ? LIST_METHODS[method] : undefined;
+    if (!build || (typeof id !== 'string' && typeof id !== 'number')) return false;
+    const accept = req.headers.accept ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return false;
+    const version = singleHeader(req, 'mcp-protocol-version');
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return false;
+    const body = JSON.stringify({ jsonrpc: '2.0', id, result: build(catalog, scope) });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'mcp-session-id': sessionId });
+    res.end(body);
+    return true;
+  }
+
+  /**
+   * A client that goes away (or a forwarding worker whose client went away) cancels its requests:
+   * the SDK's own `notifications/cancelled` handling aborts the handlers' signals.
+   */
+  function cancelOnDisconnect(res: ServerResponse, session: DispatchSession, messages: unknown): void {
+    const ids = (Array.isArray(messages) ? messages : [messages])
+      .filter((m) => typeof m?.method === 'string')
+      .map(idOf)
+      .filter((id) => id !== null);
+    if (ids.length === 0) return;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      for (const requestId of ids) {
+        session.transport.onmessage?.({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId, reason: 'the client disconnected' },
+        });
+      }
+    });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse, scope: McpScope, messages: unknown): Promise<void> {
     const sessionId = singleHeader(req, SESSION_HEADER);
     if (sessionId !== undefined && sessionId !== '') {
@@ -505,6 +519,10 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
         session.lastActivity = Date.now();
       });
       worker.store.touchSession?.(sessionId, worker.workerId, session.scope);
+      if (req.method === 'POST') {
+        if (answerListDirectly(req, res, sessionId, scope, messages)) return;
+        cancelOnDisconnect(res, session, messages);
+      }
       return session.transport.handleRequest(req, res, messages);
     }
     if (req.method === 'POST') {

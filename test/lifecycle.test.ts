@@ -4,7 +4,7 @@
  * over a new connection each.
  */
 import http from 'node:http';
-import { MemoryStore } from '../lib/index';
+import { createCatalog, MemoryStore } from '../lib/index';
 import {
   ACCEPT,
   type CallLog,
@@ -239,5 +239,48 @@ describe('lifecycle', () => {
       body: JSON.stringify(initializeBody()),
     });
     expect(fresh.status).toBe(200);
+  });
+
+  test('a client that disconnects cancels the work on the owner: the tool’s abort signal fires', async () => {
+    let aborted: unknown;
+    let markStarted!: () => void;
+    const started = new Promise<void>((r) => (markStarted = r));
+    const catalog = createCatalog({
+      g: {
+        tools: [
+          {
+            name: 'wait',
+            inputSchema: { type: 'object' },
+            handler: async (_args, ctx) => {
+              await ctx.sendProgress(1);
+              markStarted();
+              await new Promise<void>((resolve) => {
+                ctx.signal.addEventListener('abort', () => ((aborted = ctx.signal.reason), resolve()));
+                setTimeout(resolve, 5000).unref();
+              });
+              return { content: [{ type: 'text', text: 'done' }] };
+            },
+          },
+        ],
+      },
+    });
+    const a = await start({ catalog });
+    const b = await start({ catalog });
+    const session = await openSession(`${a.url}/servers/g/mcp`);
+    const req = http.request(`${b.url}/servers/g/mcp`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', accept: ACCEPT, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
+    });
+    req.on('response', (res) => res.resume());
+    req.on('error', () => undefined);
+    req.end(
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'wait', arguments: {}, _meta: { progressToken: 1 } } }),
+    );
+    await started;
+    req.destroy(); // the client goes away from B; B drops its hop to A; A cancels the call
+    const deadline = Date.now() + 2000;
+    while (aborted === undefined && Date.now() < deadline) await sleep(20);
+    expect(String(aborted)).toMatch(/the client disconnected/);
   });
 });
