@@ -28,7 +28,17 @@ export interface McpAffinityRouter extends Router {
   close(): Promise<void>;
   /** Graceful shutdown: see `AffinityWorker.drain()`. */
   drain(periodMs?: number): Promise<void>;
+  /**
+   * A request listener for your public server that runs `sessionAffinity` before Express, so a
+   * request for a session owned elsewhere is forwarded without going through your app first:
+   * `http.createServer(mcp.front(app)).listen(3000)`. Everything else goes to `app` unchanged.
+   * Use it when the router is mounted at the root (`app.use(mcp)`).
+   */
+  front(app: RequestListener): RequestListener;
 }
+
+/** The paths `front()` routes itself: `/mcp` and `/servers/<id>/mcp`, any letter case, any query. */
+const FRONT_PATH = /^\/(?:servers\/[^/?]+\/)?mcp\/?(?:\?|$)/i;
 
 /** The endpoints the router serves. */
 export const MCP_PATHS = ['/mcp', '/servers/:serverId/mcp'];
@@ -83,6 +93,15 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
     listen: { value: (app?: RequestListener) => worker.listen(app ?? express().use(router)) },
     close: { value: () => worker.close() },
     drain: { value: (periodMs?: number) => worker.drain(periodMs) },
+    front: {
+      value: (app: RequestListener): RequestListener => {
+        const [affinity] = chain as [RequestHandler];
+        return function mcpAffinityFront(req, res) {
+          if (!FRONT_PATH.test(req.url ?? '')) return app(req, res);
+          affinity(req as Parameters<RequestHandler>[0], res as Parameters<RequestHandler>[1], () => app(req, res));
+        };
+      },
+    },
   });
   return router;
 }

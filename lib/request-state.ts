@@ -15,6 +15,8 @@ export interface RequestState {
   messages?: unknown;
   /** Set by `serverScope`; `rpcDispatch` refuses to run without it. */
   scope?: McpScope;
+  /** Set by `sessionAffinity` once it routed the request (it runs once per request). */
+  routed?: boolean;
   /** Set by `internalForwardGuard` once a hop's signature checked out. */
   verifiedHop?: { sourceWorkerId: string };
 }

@@ -17,6 +17,7 @@ import {
   INTERNAL_HEADER,
   isHttpRpcError,
   readRawBody,
+  requestState,
   SESSION_HEADER,
   singleHeader,
 } from './request-state.js';
@@ -215,7 +216,9 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       // Streamed, never buffered: each SSE event reaches the client as the owner writes it, and
       // a stream's headers go out before its first event.
       const isStream = String(answer.headers['content-type'] ?? '').startsWith('text/event-stream');
-      if (isStream) res.flushHeaders();
+      // A GET stream's headers go out at once (it may wait long for its first event); a POST's
+      // stream starts with its answer, so its headers leave with the first event, in one write.
+      if (isStream && method === 'GET') res.flushHeaders();
       answer.pipe(res);
       answer.on('error', () => undefined); // reported through 'close' below
       answer.once('close', () => {
@@ -310,6 +313,10 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
   }
 
   return function sessionAffinityMiddleware(req, res, next: NextFunction): void {
+    // Once per request, even when a front (`mcp.front(app)`) already ran it before Express.
+    const state = requestState(req);
+    if (state.routed) return next();
+    state.routed = true;
     if (worker.exposeWorkerHeaders) res.setHeader(RECEIVED_BY_HEADER, worker.workerId);
     // Bounded work per worker; GET streams stay open by design and are bounded per session.
     if (req.method !== 'GET' && !worker.admitRequest(res)) {

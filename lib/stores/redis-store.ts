@@ -166,6 +166,7 @@ export class RedisStore implements SessionStore {
   private readonly logger: Logger;
   private readonly workerCache = new Map<string, { record: WorkerRecord; fetchedAt: number }>();
   private readonly lastTouch = new Map<string, number>();
+  private readonly lookups = new Map<string, Promise<WorkerRecord | undefined>>();
   private readonly heartbeats = new Map<string, NodeJS.Timeout>();
   private readonly counters: RedisStoreStats = { roundTrips: 0, workerCacheHits: 0, workerCacheMisses: 0 };
 
@@ -312,22 +313,29 @@ export class RedisStore implements SessionStore {
       return cached.record;
     }
     this.counters.workerCacheMisses++;
+    // Requests that miss together share one GET (the entry expires under load for all of them).
+    const inFlight = this.lookups.get(workerId);
+    if (inFlight) return inFlight;
     this.counters.roundTrips++;
-    return this.call(() => this.client.get(this.workerKey(workerId))).then(
-      (value) => {
-        if (!value) return undefined; // not cached: a worker may register right after
-        const record = JSON.parse(value) as WorkerRecord;
-        this.workerCache.set(workerId, { record, fetchedAt: Date.now() });
-        return record;
-      },
-      (error: unknown) => {
-        if (this.serveStaleOnError && cached) {
-          this.logger.warn(`[express-mcp-affinity] Redis unavailable; routing to ${workerId} from a stale cache entry`);
-          return cached.record;
-        }
-        throw error;
-      },
-    );
+    const lookup = this.call(() => this.client.get(this.workerKey(workerId)))
+      .then(
+        (value) => {
+          if (!value) return undefined; // not cached: a worker may register right after
+          const record = JSON.parse(value) as WorkerRecord;
+          this.workerCache.set(workerId, { record, fetchedAt: Date.now() });
+          return record;
+        },
+        (error: unknown) => {
+          if (this.serveStaleOnError && cached) {
+            this.logger.warn(`[express-mcp-affinity] Redis unavailable; routing to ${workerId} from a stale cache entry`);
+            return cached.record;
+          }
+          throw error;
+        },
+      )
+      .finally(() => this.lookups.delete(workerId));
+    this.lookups.set(workerId, lookup);
+    return lookup;
   }
 
   /** Drops a cached worker, e.g. when a forward found nobody listening at its address. */

@@ -158,3 +158,18 @@ describe('Redis outage', () => {
     }
   });
 });
+
+test('concurrent lookups that miss together share one round trip', async () => {
+  const prefix = uniquePrefix('single-flight');
+  const owner = new RedisStore({ client: clients[1]!, prefix });
+  const peer = new RedisStore({ client: clients[1]!, prefix });
+  try {
+    await owner.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => peer.getWorker('w1')));
+    expect(answers.every((a) => a?.workerId === 'w1')).toBe(true);
+    expect(peer.stats()).toEqual({ roundTrips: 1, workerCacheHits: 0, workerCacheMisses: 20 });
+  } finally {
+    await owner.close();
+    await peer.close();
+  }
+});
