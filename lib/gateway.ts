@@ -40,6 +40,25 @@ export interface McpAffinityRouter extends Router {
 /** The paths `front()` routes itself: `/mcp` and `/servers/<id>/mcp`, any letter case, any query. */
 const FRONT_PATH = /^\/(?:servers\/[^/?]+\/)?mcp\/?(?:\?|$)/i;
 
+/** The MCP endpoint at the end of a path, after whatever prefix the router was mounted under. */
+const MCP_SUFFIX = /\/(?:servers\/[^/?]+\/)?mcp\/?(?=\?|$)/i;
+
+/**
+ * The internal listener's app when `listen()` gets none: the router alone. A hop keeps the path
+ * the client used, prefix included (`app.use('/gateway', mcp)`), and is signed over it; the router
+ * is matched on the part after the prefix.
+ */
+function hopsOnly(router: Router): RequestListener {
+  const app = express();
+  app.use(function stripMountPrefix(req, _res, next) {
+    const match = MCP_SUFFIX.exec(req.url);
+    if (match && match.index > 0) req.url = req.url.slice(match.index);
+    next();
+  });
+  app.use(router);
+  return app;
+}
+
 /** The endpoints the router serves. */
 export const MCP_PATHS = ['/mcp', '/servers/:serverId/mcp'];
 
@@ -52,8 +71,9 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
     'serverInfo',
     'instructions',
     'jsonResponse',
+    'eventStore',
   ]);
-  const { catalog, bodyLimit, serverIdPattern, serverInfo, instructions, jsonResponse, ...workerOptions } = options;
+  const { catalog, bodyLimit, serverIdPattern, serverInfo, instructions, jsonResponse, eventStore, ...workerOptions } = options;
   const worker = new AffinityWorker(workerOptions);
   let chain: RequestHandler[];
   try {
@@ -63,7 +83,7 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
       sessionAffinity({ worker, bodyLimit }),
       internalForwardGuard({ worker, bodyLimit }),
       serverScope({ catalog, serverIdPattern, bodyLimit }),
-      rpcDispatch({ worker, catalog, serverInfo, instructions, jsonResponse }),
+      rpcDispatch({ worker, catalog, serverInfo, instructions, jsonResponse, eventStore }),
     ];
   } catch (error) {
     // A wrong option must not leave the worker's timers and listeners behind.
@@ -90,7 +110,7 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
     worker: { value: worker, enumerable: true },
     // Without an app, the internal listener serves this router alone: hops skip the middlewares
     // mounted before it, which already ran on the worker that received the request.
-    listen: { value: (app?: RequestListener) => worker.listen(app ?? express().use(router)) },
+    listen: { value: (app?: RequestListener) => worker.listen(app ?? hopsOnly(router)) },
     close: { value: () => worker.close() },
     drain: { value: (periodMs?: number) => worker.drain(periodMs) },
     front: {

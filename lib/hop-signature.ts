@@ -30,9 +30,10 @@ export type HopRefusal =
   | 'bad-signature'
   | 'replayed';
 
-function mac(secret: string, fields: HopFields): Buffer {
+/** The text the MAC covers; the body enters as its digest, computed once per hop. */
+function canonical(fields: HopFields): string {
   const digest = createHash('sha256').update(fields.body).digest('hex');
-  const canonical = [
+  return [
     'v1',
     fields.method.toUpperCase(),
     fields.url,
@@ -43,8 +44,9 @@ function mac(secret: string, fields: HopFields): Buffer {
     fields.nonce,
     digest,
   ].join('\n');
-  return createHmac('sha256', secret).update(canonical).digest();
 }
+
+const mac = (secret: string, text: string): Buffer => createHmac('sha256', secret).update(text).digest();
 
 // A nonce only has to be unique (the MAC makes it unforgeable): a random per-process prefix and a
 // counter are, and cost a fraction of fresh random bytes on every forward.
@@ -55,7 +57,7 @@ const nextNonce = (): string => `${noncePrefix}${(nonceCounter++).toString(36)}`
 /** The value of the signature header for a hop. */
 export function signHop(secret: string, fields: Omit<HopFields, 'timestamp' | 'nonce'>, now = Date.now()): string {
   const full: HopFields = { ...fields, timestamp: now, nonce: nextNonce() };
-  return `t=${full.timestamp},n=${full.nonce},to=${full.targetWorkerId},from=${full.sourceWorkerId},v1=${mac(secret, full).toString('base64url')}`;
+  return `t=${full.timestamp},n=${full.nonce},to=${full.targetWorkerId},from=${full.sourceWorkerId},v1=${mac(secret, canonical(full)).toString('base64url')}`;
 }
 
 const SIGNATURE_PATTERN =
@@ -87,10 +89,10 @@ export function macMatches(
   signature: ParsedSignature,
   request: Pick<HopFields, 'method' | 'url' | 'sessionId' | 'body'>,
 ): boolean {
-  const fields: HopFields = { ...request, ...signature };
+  const text = canonical({ ...request, ...signature });
   let matched = false;
   for (const secret of secrets) {
-    const expected = mac(secret, fields);
+    const expected = mac(secret, text);
     if (expected.length === signature.mac.length && timingSafeEqual(expected, signature.mac)) matched = true;
   }
   return matched;

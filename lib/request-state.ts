@@ -15,6 +15,8 @@ export interface RequestState {
   messages?: unknown;
   /** Set by `serverScope`; `rpcDispatch` refuses to run without it. */
   scope?: McpScope;
+  /** Whether the request claims to be an internal hop (computed once). */
+  claimsInternal?: boolean;
   /** Set by `sessionAffinity` once it routed the request (it runs once per request). */
   routed?: boolean;
   /** Set by `internalForwardGuard` once a hop's signature checked out. */
@@ -39,6 +41,11 @@ export const INTERNAL_HEADER = 'x-forwarded-internally';
 
 /** True when the request carries the internal header in any letter case, any value, any count. */
 export function claimsInternal(req: IncomingMessage): boolean {
+  const state = requestState(req);
+  return (state.claimsInternal ??= scanForInternalHeader(req));
+}
+
+function scanForInternalHeader(req: IncomingMessage): boolean {
   if (req.headers[INTERNAL_HEADER] !== undefined) return true;
   // Node folds names to lower case in `headers`, but look at the raw list too, so that no
   // spelling escapes the guard.
@@ -66,7 +73,16 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer
   if (state.rawBody) return Promise.resolve(state.rawBody);
   const parsed = req as BodyParsedRequest;
   if (parsed._body === true || req.readableEnded) {
-    const bytes = parsed.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(parsed.body));
+    // What an earlier body parser left: raw bytes or text as they were, parsed JSON re-serialized.
+    const body = parsed.body;
+    const bytes =
+      body === undefined
+        ? Buffer.alloc(0)
+        : Buffer.isBuffer(body)
+          ? body
+          : typeof body === 'string'
+            ? Buffer.from(body)
+            : Buffer.from(JSON.stringify(body));
     state.rawBody = bytes;
     return Promise.resolve(bytes);
   }

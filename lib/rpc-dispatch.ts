@@ -156,7 +156,7 @@ export function checkMessages(messages: unknown, protocolVersion: string | undef
 }
 
 export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
-  checkOptionsObject(OWNER, options, ['worker', 'catalog', 'serverInfo', 'instructions', 'jsonResponse']);
+  checkOptionsObject(OWNER, options, ['worker', 'catalog', 'serverInfo', 'instructions', 'jsonResponse', 'eventStore']);
   const worker = resolveWorkerOption(OWNER, options.worker);
   requireObjectWith(
     OWNER,
@@ -182,27 +182,38 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
   if (options.jsonResponse !== undefined && typeof options.jsonResponse !== 'boolean') {
     throw invalidOption(OWNER, 'jsonResponse', options.jsonResponse, 'expected true or false.');
   }
-  const { instructions, jsonResponse = false } = options;
+  const { instructions, jsonResponse = false, eventStore } = options;
+  if (eventStore !== undefined) {
+    requireObjectWith(
+      OWNER,
+      'eventStore',
+      eventStore,
+      ['storeEvent', 'replayEventsAfter'],
+      'pass a MemoryEventStore, a RedisEventStore, or any SDK EventStore.',
+    );
+  }
   const { logger } = worker;
   const sessions = worker.sessions as Map<string, DispatchSession>;
   const schemaValidator = new AjvJsonSchemaValidator();
   const compiled = new WeakMap<object, JsonSchemaValidator<unknown>>();
   const templates = new WeakMap<object, UriTemplate>();
 
-  // Sessions learn that their lists changed, on this worker; issue-wide fan-out is the store's job.
-  catalog.onChange?.((serverId) => {
+  // Sessions learn that their lists changed, on this worker. The listeners go with the worker.
+  const stopListening = catalog.onChange?.((serverId) => {
     for (const session of sessions.values()) {
       if (session.scope === serverId || session.scope === '*') session.server.sendToolListChanged().catch(() => undefined);
     }
   });
+  if (stopListening) worker.onClose(stopListening);
   // Sessions subscribed to a resource (resources/subscribe) learn that it changed, on this worker.
-  catalog.onResourceUpdated?.((serverId, uri) => {
+  const stopWatching = catalog.onResourceUpdated?.((serverId, uri) => {
     for (const session of sessions.values()) {
       if ((session.scope === serverId || session.scope === '*') && session.subscriptions.has(uri)) {
         session.server.sendResourceUpdated({ uri }).catch(() => undefined);
       }
     }
   });
+  if (stopWatching) worker.onClose(stopWatching);
 
   function context(serverId: string, scope: McpScope, extra: Extra, server: Server, state: SessionState): HandlerContext {
     const token = extra._meta?.progressToken;
@@ -410,6 +421,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => sessionId,
       enableJsonResponse: jsonResponse,
+      ...(eventStore === undefined ? {} : { eventStore }),
       // Awaited by the SDK before the initialize response goes out: the session is routable by
       // the time the client learns its id.
       onsessioninitialized: () => {
@@ -430,12 +442,15 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       },
     };
     transport.onclose = () => forget('closed');
-    await server.connect(transport);
-    await transport.handleRequest(req, res, messages);
-    if (!sessions.has(sessionId)) {
-      // The SDK refused the initialize (e.g. a wrong Accept header): nothing to keep.
-      await server.close();
-      await worker.store.releaseSession(sessionId, worker.workerId).catch(() => undefined);
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(req, res, messages);
+    } finally {
+      if (!sessions.has(sessionId)) {
+        // The SDK refused the initialize (e.g. a wrong Accept header), or it failed: nothing to keep.
+        await server.close().catch(() => undefined);
+        await worker.store.releaseSession(sessionId, worker.workerId).catch(() => undefined);
+      }
     }
   }
 

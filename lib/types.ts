@@ -5,6 +5,7 @@
  * pass are never mutated.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type {
   CallToolResult,
   CreateMessageRequestParamsBase,
@@ -386,13 +387,20 @@ export interface RpcDispatchOptions {
    * @default false
    */
   jsonResponse?: boolean;
+  /**
+   * Makes streams resumable: a client that lost its stream reconnects with `Last-Event-ID`
+   * (through any worker; the GET is forwarded to the session's owner) and receives what it missed.
+   * `MemoryEventStore`, `RedisEventStore` or any SDK `EventStore`.
+   * @default none (streams are not resumable)
+   */
+  eventStore?: EventStore;
 }
 
 /** Options of the composite `mcpAffinity()`. */
 export interface McpAffinityOptions
   extends AffinityWorkerOptions,
     BodyLimitOptions,
-    Pick<RpcDispatchOptions, 'serverInfo' | 'instructions' | 'jsonResponse'>,
+    Pick<RpcDispatchOptions, 'serverInfo' | 'instructions' | 'jsonResponse' | 'eventStore'>,
     Pick<ServerScopeOptions, 'serverIdPattern'> {
   /** What each virtual server exposes. */
   catalog: Catalog;

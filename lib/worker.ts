@@ -17,6 +17,8 @@ const OWNER = 'createAffinityWorker';
 const WORKER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** 24 random bytes: 192 bits, beyond the 128 the session id must carry. */
 const SESSION_RANDOM_BYTES = 24;
+/** `<workerId>.<32 base64url characters>`, as `newSessionId()` makes them. */
+const SESSION_ID_PATTERN = /^([A-Za-z0-9_-]{1,64})\.[A-Za-z0-9_-]{32}$/;
 export const MIN_SECRET_LENGTH = 32;
 
 /** A session this worker owns, as the worker needs to know it. */
@@ -154,6 +156,8 @@ export class AffinityWorker {
   /** Requests this worker is serving or forwarding, streams excluded (they never end by themselves). */
   private requestsInFlight = 0;
   private readonly settledWaiters = new Set<() => void>();
+  private readonly pauses = new Map<NodeJS.Timeout, () => void>();
+  private readonly closeHooks: Array<() => void> = [];
 
   constructor(options: AffinityWorkerOptions) {
     checkOptionsObject(OWNER, options, AFFINITY_WORKER_OPTIONS);
@@ -226,7 +230,7 @@ export class AffinityWorker {
       expired++;
       this.logger.info(`[express-mcp-affinity] session ${id} expired after ${this.sessionIdleTimeoutMs} ms idle`);
       session
-        .close()
+        .close('expired')
         .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] closing idle session ${id} failed: ${String(error)}`));
     }
     return expired;
@@ -269,11 +273,20 @@ export class AffinityWorker {
   drain(periodMs = 10_000): Promise<void> {
     this.draining ??= (async () => {
       this.logger.info(`[express-mcp-affinity] worker ${this.workerId} draining: ${this.sessions.size} sessions, ${periodMs} ms`);
-      await new Promise<void>((resolve) => setTimeout(resolve, periodMs));
-      await this.settled();
+      await this.wait(periodMs);
+      // In-flight requests may finish, but not forever: a hung handler must not block shutdown.
+      await Promise.race([this.settled(), this.wait(this.forwardTimeoutMs)]);
       await this.close();
     })();
     return this.draining;
+  }
+
+  /** A pause that `close()` cuts short. */
+  private wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => (this.pauses.delete(timer), resolve()), ms);
+      this.pauses.set(timer, resolve);
+    });
   }
 
   /** Resolves when no request is in flight. */
@@ -288,6 +301,11 @@ export class AffinityWorker {
     });
   }
 
+  /** Runs `hook` when the worker closes (listeners the middlewares registered elsewhere). */
+  onClose(hook: () => void): void {
+    this.closeHooks.push(hook);
+  }
+
   /** A new session id owned by this worker: `<workerId>.<192 random bits>`. */
   newSessionId(): string {
     return `${this.workerId}.${randomBytes(SESSION_RANDOM_BYTES).toString('base64url')}`;
@@ -295,10 +313,8 @@ export class AffinityWorker {
 
   /** The worker id written into a session id, or `undefined` when the id is not one of ours. */
   static ownerOf(sessionId: string): string | undefined {
-    const dot = sessionId.indexOf('.');
-    if (dot <= 0) return undefined;
-    const workerId = sessionId.slice(0, dot);
-    return WORKER_ID_PATTERN.test(workerId) ? workerId : undefined;
+    // Only the shape this package issues: anything else is unknown here, without a lookup or a hop.
+    return SESSION_ID_PATTERN.exec(sessionId)?.[1];
   }
 
   /** This worker's record once `listen()` resolved. */
@@ -358,6 +374,10 @@ export class AffinityWorker {
       this.agent.destroy();
       this.replayCache.close();
       clearInterval(this.idleSweeper);
+      for (const [timer, resolve] of this.pauses) clearTimeout(timer), resolve();
+      this.pauses.clear();
+      for (const wake of [...this.settledWaiters]) wake();
+      for (const hook of this.closeHooks.splice(0)) hook();
       this.metrics.close();
       if (this.ownsStore) await this.store.close?.();
     })();

@@ -43,3 +43,35 @@ test('front(app) forwards before Express, serves the rest through the app, route
     await owner.close();
   }
 });
+
+test('listen() without an app serves hops for a router mounted under a prefix', async () => {
+  const store = new MemoryStore();
+  const start = async () => {
+    const app = express();
+    const mcp = mcpAffinity({ secret: SECRET, store, catalog: testCatalog(), exposeWorkerHeaders: true });
+    app.use('/gateway', mcp);
+    await mcp.listen();
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { mcp, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/gateway` };
+  };
+  const a = await start();
+  const b = await start();
+  try {
+    const session = await openSession(`${a.url}/servers/alpha/mcp`);
+    const forwarded = await rpc(
+      `${b.url}/servers/alpha/mcp?x=1`,
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { 'mcp-session-id': session },
+    );
+    expect(forwarded.headers['mcp-affinity-forwarded']).toBe('true');
+    expect(forwarded.status).toBe(200);
+    expect(toolNames(forwarded)).toEqual(['add', 'echo']);
+  } finally {
+    for (const { server, mcp } of [a, b]) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await mcp.close();
+    }
+  }
+});

@@ -1,3 +1,4 @@
+import { ErrorCodes, McpAffinityError } from '../errors.js';
 import type { SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 
 /**
@@ -10,6 +11,13 @@ export class MemoryStore implements SessionStore {
   private readonly sessions = new Map<string, SessionRecord>();
 
   async registerWorker(worker: WorkerRecord): Promise<void> {
+    const existing = this.workers.get(worker.workerId);
+    if (existing && (existing.internalUrl !== worker.internalUrl || existing.socketPath !== worker.socketPath)) {
+      throw new McpAffinityError(
+        ErrorCodes.INVALID_OPTION,
+        `MemoryStore: worker id ${worker.workerId} is already registered by another live worker (${existing.internalUrl}); leave workerId unset so each worker gets its own.`,
+      );
+    }
     this.workers.set(worker.workerId, { ...worker });
   }
 

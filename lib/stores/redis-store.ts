@@ -167,6 +167,8 @@ export class RedisStore implements SessionStore {
   private readonly workerCache = new Map<string, { record: WorkerRecord; fetchedAt: number }>();
   private readonly lastTouch = new Map<string, number>();
   private readonly lookups = new Map<string, Promise<WorkerRecord | undefined>>();
+  /** Worker ids Redis did not know, and when it said so. */
+  private readonly unknownWorkers = new Map<string, number>();
   private readonly heartbeats = new Map<string, NodeJS.Timeout>();
   private readonly counters: RedisStoreStats = { roundTrips: 0, workerCacheHits: 0, workerCacheMisses: 0 };
 
@@ -273,6 +275,7 @@ export class RedisStore implements SessionStore {
   }
 
   async registerWorker(worker: WorkerRecord): Promise<void> {
+    this.unknownWorkers.delete(worker.workerId);
     const key = this.workerKey(worker.workerId);
     const value = JSON.stringify(worker);
     const created = await this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs, 'NX'));
@@ -312,6 +315,11 @@ export class RedisStore implements SessionStore {
       this.counters.workerCacheHits++;
       return cached.record;
     }
+    const unknownSince = this.unknownWorkers.get(workerId);
+    if (unknownSince !== undefined && now - unknownSince < Math.min(this.workerCacheMs, 1000)) {
+      this.counters.workerCacheHits++;
+      return undefined;
+    }
     this.counters.workerCacheMisses++;
     // Requests that miss together share one GET (the entry expires under load for all of them).
     const inFlight = this.lookups.get(workerId);
@@ -320,7 +328,12 @@ export class RedisStore implements SessionStore {
     const lookup = this.call(() => this.client.get(this.workerKey(workerId)))
       .then(
         (value) => {
-          if (!value) return undefined; // not cached: a worker may register right after
+          if (!value) {
+            // Remembered briefly, so ids naming no worker cannot make every request a round trip.
+            if (this.unknownWorkers.size >= 10_000) this.unknownWorkers.clear(); // bounded, whatever ids arrive
+            this.unknownWorkers.set(workerId, Date.now());
+            return undefined;
+          }
           const record = JSON.parse(value) as WorkerRecord;
           this.workerCache.set(workerId, { record, fetchedAt: Date.now() });
           return record;
@@ -394,6 +407,7 @@ export class RedisStore implements SessionStore {
     for (const timer of this.heartbeats.values()) clearInterval(timer);
     this.heartbeats.clear();
     this.workerCache.clear();
+    this.unknownWorkers.clear();
     this.lastTouch.clear();
   }
 }

@@ -24,6 +24,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Ses
       expect(await store.getWorker('w2')).toBeDefined();
     });
 
+    test('a second live worker with the same id is refused', async () => {
+      await store.registerWorker({ workerId: 'w1', internalUrl: 'http://127.0.0.1:1001' });
+      await expect(store.registerWorker({ workerId: 'w1', internalUrl: 'http://127.0.0.1:1009' })).rejects.toThrow(/already registered/);
+      expect(await store.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://127.0.0.1:1001' });
+    });
+
     test('a claim is exclusive: of concurrent claims for one id exactly one wins', async () => {
       await store.registerWorker({ workerId: 'w1', internalUrl: 'http://127.0.0.1:1001' });
       await store.registerWorker({ workerId: 'w2', internalUrl: 'http://127.0.0.1:1002' });
