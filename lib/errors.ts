@@ -25,6 +25,8 @@ export const ErrorCodes = {
   UNKNOWN_SERVER: 'ERR_MCP_AFFINITY_UNKNOWN_SERVER',
   /** A request claimed to be an internal hop without a valid, fresh, unreplayed signature (403). */
   HOP_REFUSED: 'ERR_MCP_AFFINITY_HOP_REFUSED',
+  /** The `Host` or `Origin` header is not allowed (403): DNS-rebinding protection. */
+  FORBIDDEN_ORIGIN: 'ERR_MCP_AFFINITY_FORBIDDEN_ORIGIN',
   /** The HTTP method is not served on an MCP endpoint (405). */
   METHOD_NOT_ALLOWED: 'ERR_MCP_AFFINITY_METHOD_NOT_ALLOWED',
   /** The owner did not answer within `forwardTimeoutMs` (504). */

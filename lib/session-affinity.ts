@@ -327,8 +327,22 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         }),
       );
     }
-    // A hop (or a forgery of one) is never forwarded again; internalForwardGuard judges it.
+    // A hop (or a forgery of one) is never forwarded again; internalForwardGuard judges it. Its
+    // Host and Origin were checked by the worker that received it.
     if (claimsInternal(req)) return next();
+    // DNS-rebinding protection, before anything else happens to the request.
+    const refused = worker.admitsOrigin(req.headers.host, singleHeader(req, 'origin'));
+    if (refused) {
+      return sendRpcError(
+        res,
+        httpRpcError(
+          403,
+          JsonRpcCodes.SERVER_ERROR,
+          ErrorCodes.FORBIDDEN_ORIGIN,
+          refused === 'host' ? 'Forbidden: Host not allowed' : 'Forbidden: Origin not allowed',
+        ),
+      );
+    }
     const sessionId = singleHeader(req, SESSION_HEADER);
     if (sessionId === undefined || sessionId === '') return next();
     const ownerId = AffinityWorker.ownerOf(sessionId);

@@ -327,6 +327,20 @@ export interface AffinityWorkerOptions {
    */
   metrics?: MetricsOptions;
   /**
+   * Host names (without port) a request's `Host` header may carry; anything else gets 403.
+   * Checked on the worker that receives the request, before any forward. Set it to the names
+   * clients use (DNS-rebinding protection for a server on loopback or behind a proxy).
+   * @default not checked
+   */
+  allowedHosts?: readonly string[];
+  /**
+   * Origins (`scheme://host[:port]`) a request's `Origin` header may name; a request with another
+   * Origin gets 403 (MCP requires it). Requests without `Origin` (not from a browser) pass.
+   * `'*'` allows any origin.
+   * @default loopback origins only: http(s)://localhost, 127.0.0.1 or [::1], any port
+   */
+  allowedOrigins?: readonly string[] | '*';
+  /**
    * Adds this response header, naming the worker that owns the request's session, so a load
    * balancer that learns routes from responses (HAProxy `stick store-response`, nginx
    * `sticky learn`) can pin the session and make forwards rare. The in-app forward stays the

@@ -48,6 +48,8 @@ export const AFFINITY_WORKER_OPTIONS = [
   'logger',
   'metrics',
   'routeHeader',
+  'allowedHosts',
+  'allowedOrigins',
 ] as const;
 
 function resolveSecrets(value: unknown): string[] {
@@ -121,6 +123,49 @@ function resolveInternal(value: unknown): InternalListen {
   return { kind: 'tcp', host, port, advertisedHost, advertisedPort };
 }
 
+const LOOPBACK_ORIGIN = /^https?:\/\/(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?$/i;
+
+/** The host name of a Host header, without port, lower case (`[::1]` keeps its brackets). */
+function hostName(host: string): string {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':', 1)[0]!;
+  return name.toLowerCase();
+}
+
+/** Resolves `allowedHosts` and `allowedOrigins` once into a check: `'host'`/`'origin'` names what failed. */
+function resolveOriginPolicy(
+  hosts: unknown,
+  origins: unknown,
+): (host: string | undefined, origin: string | undefined) => 'host' | 'origin' | undefined {
+  if (hosts !== undefined && !(Array.isArray(hosts) && hosts.every((h) => typeof h === 'string' && h.length > 0))) {
+    throw invalidOption(
+      OWNER,
+      'allowedHosts',
+      hosts,
+      "expected an array of host names such as ['localhost', 'mcp.example.com'], or leave it unset.",
+    );
+  }
+  if (
+    origins !== undefined &&
+    origins !== '*' &&
+    !(Array.isArray(origins) && origins.every((o) => typeof o === 'string' && /^https?:\/\/[^/]+$/i.test(o)))
+  ) {
+    throw invalidOption(
+      OWNER,
+      'allowedOrigins',
+      origins,
+      "expected '*' or an array of origins such as ['https://app.example.com'] (scheme, host and port, no path).",
+    );
+  }
+  const hostSet = hosts === undefined ? undefined : new Set((hosts as string[]).map((h) => h.toLowerCase()));
+  const originSet = Array.isArray(origins) ? new Set(origins.map((o: string) => o.toLowerCase())) : undefined;
+  return (host, origin) => {
+    if (hostSet && (host === undefined || !hostSet.has(hostName(host)))) return 'host';
+    if (origin === undefined || origins === '*') return undefined;
+    if (originSet ? !originSet.has(origin.toLowerCase()) : !LOOPBACK_ORIGIN.test(origin)) return 'origin';
+    return undefined;
+  };
+}
+
 /** The identity and shared state of one gateway process. Create it with `createAffinityWorker()`. */
 export class AffinityWorker {
   readonly workerId: string;
@@ -138,6 +183,8 @@ export class AffinityWorker {
   /** Response header naming the owner, for load balancers that learn routes; `undefined` when off. */
   readonly routeHeader: string | undefined;
   readonly metrics: MetricsSink;
+  /** Whether a request's Host and Origin headers may reach this gateway (resolved from the options). */
+  readonly admitsOrigin: (host: string | undefined, origin: string | undefined) => 'host' | 'origin' | undefined;
   /** Whether a `logger.debug` was given: structured per-request lines are built only then. */
   readonly debugLogging: boolean;
   /** Keep-alive connections to peers, so a hop does not pay for a TCP handshake. */
@@ -208,6 +255,7 @@ export class AffinityWorker {
       );
     }
     this.routeHeader = options.routeHeader?.toLowerCase();
+    this.admitsOrigin = resolveOriginPolicy(options.allowedHosts, options.allowedOrigins);
     this.metrics = createMetrics(OWNER, options.metrics, this.workerId, () => this.sessions.size);
     this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
     this.replayCache = new ReplayCache(this.maxClockSkewMs);

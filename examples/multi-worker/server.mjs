@@ -14,9 +14,8 @@
 // list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { hostHeaderValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import express from 'express';
-import { INTERNAL_HEADER, mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
+import { mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
 import promClient from 'prom-client';
 import { createExampleCatalog } from './catalog.mjs';
 
@@ -98,6 +97,9 @@ if (cluster.isPrimary) {
       advertisedHost: process.env.MCP_AFFINITY_ADVERTISED_HOST,
     },
     catalog: createExampleCatalog(),
+    // DNS-rebinding protection, checked on the worker that receives a request, before any forward:
+    // a Host other than these names gets 403, and so does a browser Origin other than loopback.
+    allowedHosts: ALLOWED_HOSTS.includes('*') ? undefined : ALLOWED_HOSTS,
     // Forwards, lookups, refusals, sessions: served aggregated at GET /metrics.
     metrics: { promClient },
     // Clients such as the MCP inspector never send DELETE: idle sessions end by themselves.
@@ -130,14 +132,6 @@ if (cluster.isPrimary) {
       const { rss, heapUsed } = process.memoryUsage();
       res.json({ workerId: mcp.worker.workerId, pid: process.pid, sessions: mcp.worker.sessions.size, rss, heapUsed });
     });
-  }
-  // DNS rebinding protection (the SDK's middleware), before the gateway, on the worker that
-  // receives the request. A hop between workers (or hosts) keeps the client's Host header, which
-  // names the receiving host: it is not checked again on the owner; internalForwardGuard refuses
-  // any claimed hop that is not signed by a peer.
-  if (!ALLOWED_HOSTS.includes('*')) {
-    const checkHost = hostHeaderValidation(ALLOWED_HOSTS);
-    app.use(['/mcp', '/servers'], (req, res, next) => (req.headers[INTERNAL_HEADER] === undefined ? checkHost(req, res, next) : next()));
   }
   app.use(mcp);
   await mcp.listen(app);
