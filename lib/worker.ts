@@ -331,6 +331,7 @@ export class AffinityWorker {
 
   /** A pause that `close()` cuts short. */
   private wait(ms: number): Promise<void> {
+    if (this.closing) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => (this.pauses.delete(timer), resolve()), ms);
       this.pauses.set(timer, resolve);

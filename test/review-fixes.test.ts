@@ -62,7 +62,8 @@ test('a stream lost on a non-owner resumes with Last-Event-ID through it: the mi
   const catalog = testCatalog([], gates);
   const eventStore = new MemoryEventStore();
   const a = await startGateway({ store, catalog, eventStore });
-  const b = await startGateway({ store, catalog, eventStore: new MemoryEventStore() });
+  const otherEventStore = new MemoryEventStore();
+  const b = await startGateway({ store, catalog, eventStore: otherEventStore });
   try {
     const session = await openSession(`${a.url}/servers/gamma/mcp`);
     const gate = new Gate();
@@ -129,6 +130,7 @@ test('a stream lost on a non-owner resumes with Last-Event-ID through it: the mi
   } finally {
     for (const gate of gates) gate.release();
     eventStore.close();
+    otherEventStore.close();
     await Promise.all([a.close(), b.close()]);
   }
 });
