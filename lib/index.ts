@@ -17,6 +17,12 @@ export {
   type RedisStreamClientLike,
 } from './stores/event-stores.js';
 export { MemoryStore } from './stores/memory-store.js';
-export { type RedisClientLike, RedisStore, type RedisStoreOptions, type RedisStoreStats } from './stores/redis-store.js';
+export {
+  type RedisClientLike,
+  RedisStore,
+  type RedisStoreOptions,
+  type RedisStoreStats,
+  type RedisSubscriberLike,
+} from './stores/redis-store.js';
 export type * from './types.js';
 export { AffinityWorker, createAffinityWorker } from './worker.js';

@@ -198,13 +198,41 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
   const compiled = new WeakMap<object, JsonSchemaValidator<unknown>>();
   const templates = new WeakMap<object, UriTemplate>();
 
-  // Sessions learn that their lists changed, on this worker. The listeners go with the worker.
+  // Sessions learn that their server's lists changed, on every worker: a change seen here is
+  // published through the store (when it can), and every worker, this one included, tells its
+  // own sessions of that server. Hints are idempotent, so changes are coalesced per server.
+  const pendingChanges = new Map<string, NodeJS.Timeout>();
+  const tellSessions = (serverId: string): void => {
+    if (pendingChanges.has(serverId)) return;
+    const timer = setTimeout(() => {
+      pendingChanges.delete(serverId);
+      for (const session of sessions.values()) {
+        if (session.scope === serverId || session.scope === '*') session.server.sendToolListChanged().catch(() => undefined);
+      }
+    }, 10);
+    pendingChanges.set(serverId, timer);
+  };
+  const { store } = worker;
+  const fanOut = typeof store.publish === 'function' && typeof store.subscribe === 'function';
   const stopListening = catalog.onChange?.((serverId) => {
-    for (const session of sessions.values()) {
-      if (session.scope === serverId || session.scope === '*') session.server.sendToolListChanged().catch(() => undefined);
-    }
+    if (!fanOut) return tellSessions(serverId);
+    store.publish!({ type: 'catalog-changed', serverId, origin: worker.workerId }).catch((error: unknown) => {
+      worker.metrics.storeError('publish');
+      logger.warn(`[express-mcp-affinity] could not publish a catalog change: ${String(error)}`);
+      tellSessions(serverId);
+    });
   });
   if (stopListening) worker.onClose(stopListening);
+  if (fanOut) {
+    const stopHearing = store.subscribe!((event) => {
+      if (event.type === 'catalog-changed') tellSessions(event.serverId);
+    });
+    worker.onClose(stopHearing);
+  }
+  worker.onClose(() => {
+    for (const timer of pendingChanges.values()) clearTimeout(timer);
+    pendingChanges.clear();
+  });
   // Sessions subscribed to a resource (resources/subscribe) learn that it changed, on this worker.
   const stopWatching = catalog.onResourceUpdated?.((serverId, uri) => {
     for (const session of sessions.values()) {

@@ -206,6 +206,15 @@ export interface WorkerRecord {
   readonly socketPath?: string;
 }
 
+/** An event every worker of the gateway hears, through the store. */
+export interface GatewayEvent {
+  /** A virtual server's items changed: its sessions get `notifications/tools/list_changed`. */
+  readonly type: 'catalog-changed';
+  readonly serverId: string;
+  /** The worker it happened on. */
+  readonly origin: string;
+}
+
 /** Who owns a session, and which endpoint it was initialized on. */
 export interface SessionRecord {
   readonly sessionId: string;
@@ -244,6 +253,13 @@ export interface SessionStore {
   touchSession?(sessionId: string, workerId: string, scope: string): void;
   /** Drops any cached address of a worker that a forward found gone. */
   forgetWorker?(workerId: string): void;
+  /**
+   * Tells every worker sharing the store (this one included) about an event, such as a virtual
+   * server whose tool set changed. Optional: without it, events stay on the worker they happen on.
+   */
+  publish?(event: GatewayEvent): Promise<void>;
+  /** Receives every published event; returns the unsubscribe function. */
+  subscribe?(listener: (event: GatewayEvent) => void): () => void;
   /** Stops the store's own timers and listeners. Never closes a client it was given. */
   close?(): Promise<void>;
 }

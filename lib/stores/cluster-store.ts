@@ -9,7 +9,7 @@
  */
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { ErrorCodes, McpAffinityError } from '../errors.js';
-import type { SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import type { GatewayEvent, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 
 const TAG = 'express-mcp-affinity';
 
@@ -18,12 +18,14 @@ type ToPrimary =
   | { tag: typeof TAG; type: 'deregister'; workerId: string }
   | { tag: typeof TAG; type: 'claim'; requestId: number; record: SessionRecord }
   | { tag: typeof TAG; type: 'get-session'; requestId: number; sessionId: string }
-  | { tag: typeof TAG; type: 'release'; sessionId: string; workerId: string };
+  | { tag: typeof TAG; type: 'release'; sessionId: string; workerId: string }
+  | { tag: typeof TAG; type: 'publish'; event: GatewayEvent };
 
 type ToWorker =
   | { tag: typeof TAG; type: 'members'; members: WorkerRecord[] }
   | { tag: typeof TAG; type: 'register-refused'; workerId: string; reason: string }
-  | { tag: typeof TAG; type: 'reply'; requestId: number; value: unknown };
+  | { tag: typeof TAG; type: 'reply'; requestId: number; value: unknown }
+  | { tag: typeof TAG; type: 'event'; event: GatewayEvent };
 
 function isOurs<T extends { tag: string }>(message: unknown): message is T {
   return typeof message === 'object' && message !== null && (message as { tag?: unknown }).tag === TAG;
@@ -45,6 +47,7 @@ export class ClusterStore implements SessionStore {
   private readonly timeoutMs: number;
   private registering: { workerId: string; resolve: () => void; reject: (e: Error) => void } | undefined;
   private readonly onMessage = (message: unknown): void => this.receive(message);
+  private readonly listeners = new Set<(event: GatewayEvent) => void>();
 
   constructor(options: ClusterStoreOptions = {}) {
     if (!cluster.isWorker || typeof process.send !== 'function') {
@@ -73,6 +76,8 @@ export class ClusterStore implements SessionStore {
         ),
       );
       this.registering = undefined;
+    } else if (message.type === 'event') {
+      for (const listener of [...this.listeners]) listener(message.event);
     } else if (message.type === 'reply') {
       const waiting = this.pending.get(message.requestId);
       if (!waiting) return;
@@ -141,7 +146,18 @@ export class ClusterStore implements SessionStore {
     if (process.connected) this.send({ tag: TAG, type: 'release', sessionId, workerId });
   }
 
+  /** Sent through the primary to every worker, this one included. */
+  async publish(event: GatewayEvent): Promise<void> {
+    if (process.connected) this.send({ tag: TAG, type: 'publish', event });
+  }
+
+  subscribe(listener: (event: GatewayEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   async close(): Promise<void> {
+    this.listeners.clear();
     process.off('message', this.onMessage);
     for (const { timer, reject } of this.pending.values()) {
       clearTimeout(timer);
@@ -222,6 +238,11 @@ export function setupClusterPrimary(): ClusterPrimary {
       case 'get-session':
         reply(message.requestId, sessions.get(message.sessionId) ?? null);
         return;
+      case 'publish': {
+        const event: ToWorker = { tag: TAG, type: 'event', event: message.event };
+        for (const other of Object.values(cluster.workers ?? {})) if (other?.isConnected()) other.send(event);
+        return;
+      }
       case 'release':
         if (sessions.get(message.sessionId)?.workerId === message.workerId && members.get(message.workerId)?.process === worker) {
           sessions.delete(message.sessionId);

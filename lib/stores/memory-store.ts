@@ -1,5 +1,5 @@
 import { ErrorCodes, McpAffinityError } from '../errors.js';
-import type { SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import type { GatewayEvent, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 
 /**
  * Keeps workers and sessions in this process's memory. Right for one process (or several
@@ -9,6 +9,7 @@ import type { SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 export class MemoryStore implements SessionStore {
   private readonly workers = new Map<string, WorkerRecord>();
   private readonly sessions = new Map<string, SessionRecord>();
+  private readonly listeners = new Set<(event: GatewayEvent) => void>();
 
   async registerWorker(worker: WorkerRecord): Promise<void> {
     const existing = this.workers.get(worker.workerId);
@@ -44,6 +45,15 @@ export class MemoryStore implements SessionStore {
     if (this.sessions.get(sessionId)?.workerId === workerId) this.sessions.delete(sessionId);
   }
 
+  async publish(event: GatewayEvent): Promise<void> {
+    for (const listener of [...this.listeners]) queueMicrotask(() => listener(event));
+  }
+
+  subscribe(listener: (event: GatewayEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Workers currently registered (for tests and diagnostics). */
   listWorkers(): WorkerRecord[] {
     return [...this.workers.values()];
@@ -52,5 +62,6 @@ export class MemoryStore implements SessionStore {
   async close(): Promise<void> {
     this.workers.clear();
     this.sessions.clear();
+    this.listeners.clear();
   }
 }

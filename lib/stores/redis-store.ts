@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCodes, McpAffinityError } from '../errors.js';
-import type { Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import type { GatewayEvent, Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 import { checkLogger, checkOptionsObject, invalidOption, positiveInteger } from '../validations.js';
 
 const OWNER = 'RedisStore';
@@ -30,6 +30,19 @@ export interface RedisClientLike {
   set(key: string, value: string, px: 'PX', milliseconds: number): Promise<unknown>;
   evalsha(sha: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
   eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  /** For events between workers (optional: without it, events stay on their worker). */
+  publish?(channel: string, message: string): Promise<number>;
+  /** A new connection for subscribing (the store owns and quits it). */
+  duplicate?(): RedisSubscriberLike;
+  /** Lets registration wait for a client that is still connecting. */
+  once?(event: 'ready', listener: () => void): unknown;
+}
+
+/** The subscribing connection `RedisStore` makes with `client.duplicate()`. */
+export interface RedisSubscriberLike {
+  subscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  quit(): Promise<unknown>;
 }
 
 /** Options of `new RedisStore()`. */
@@ -167,6 +180,8 @@ export class RedisStore implements SessionStore {
   private readonly workerCache = new Map<string, { record: WorkerRecord; fetchedAt: number }>();
   private readonly lastTouch = new Map<string, number>();
   private readonly lookups = new Map<string, Promise<WorkerRecord | undefined>>();
+  private subscriber: RedisSubscriberLike | undefined;
+  private readonly eventListeners = new Set<(event: GatewayEvent) => void>();
   /** Worker ids Redis did not know, and when it said so. */
   private readonly unknownWorkers = new Map<string, number>();
   private readonly heartbeats = new Map<string, NodeJS.Timeout>();
@@ -274,7 +289,17 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /** Waits (bounded) for a client that is still connecting, as at start-up. */
+  private async ready(ms: number): Promise<void> {
+    if (this.client.status === 'ready' || typeof this.client.once !== 'function') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.client.once!('ready', () => (clearTimeout(timer), resolve()));
+    });
+  }
+
   async registerWorker(worker: WorkerRecord): Promise<void> {
+    await this.ready(5 * this.operationTimeoutMs);
     this.unknownWorkers.delete(worker.workerId);
     const key = this.workerKey(worker.workerId);
     const value = JSON.stringify(worker);
@@ -397,6 +422,40 @@ export class RedisStore implements SessionStore {
     });
   }
 
+  private eventsChannel(): string {
+    return `${this.keyPrefix}events`;
+  }
+
+  /** Published on a Redis channel that every worker of the gateway subscribes to. */
+  async publish(event: GatewayEvent): Promise<void> {
+    if (typeof this.client.publish !== 'function')
+      throw new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, 'RedisStore: the client cannot publish');
+    await this.call(() => this.client.publish!(this.eventsChannel(), JSON.stringify(event)));
+  }
+
+  /** The first subscriber opens one subscribing connection (`client.duplicate()`), closed by `close()`. */
+  subscribe(listener: (event: GatewayEvent) => void): () => void {
+    if (!this.subscriber && typeof this.client.duplicate === 'function') {
+      const subscriber = this.client.duplicate();
+      this.subscriber = subscriber;
+      subscriber.on('message', (channel, message) => {
+        if (channel !== this.eventsChannel()) return;
+        let event: GatewayEvent;
+        try {
+          event = JSON.parse(message) as GatewayEvent;
+        } catch {
+          return;
+        }
+        for (const l of [...this.eventListeners]) l(event);
+      });
+      subscriber
+        .subscribe(this.eventsChannel())
+        .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] subscribing to gateway events failed: ${String(error)}`));
+    }
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
   /** Lookup counters since the store was created. */
   stats(): RedisStoreStats {
     return { ...this.counters };
@@ -409,5 +468,9 @@ export class RedisStore implements SessionStore {
     this.workerCache.clear();
     this.unknownWorkers.clear();
     this.lastTouch.clear();
+    this.eventListeners.clear();
+    // The subscribing connection is the store's own (a duplicate), unlike the client it was given.
+    await this.subscriber?.quit().catch(() => undefined);
+    this.subscriber = undefined;
   }
 }

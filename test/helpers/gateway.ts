@@ -133,7 +133,11 @@ export async function startGateway(
   const router = mcpAffinity({ secret: SECRET, exposeWorkerHeaders: true, ...options });
   if (configure) configure(app, router);
   else app.use(router);
-  await router.listen(app);
+  // A worker that cannot start must not leave its timers behind.
+  await router.listen(app).catch(async (error: unknown) => {
+    await router.close();
+    throw error;
+  });
   const publicServer = http.createServer(app);
   await new Promise<void>((resolve) => publicServer.listen(0, '127.0.0.1', resolve));
   const { port } = publicServer.address() as AddressInfo;

@@ -30,5 +30,7 @@ test('ClusterStore across real worker processes', async () => {
   // The dead worker's sessions went with it; the survivor's stayed.
   expect(results.afterExit.sessionsAfterExit).toBe(second.won ? 1 : 2);
 
+  // An event one worker published reached the other through the primary.
+  expect(results.afterExit.heard).toEqual([{ type: 'catalog-changed', serverId: 'alpha', origin: second.workerId }]);
   expect(results.duplicate.refused).toMatch(/refused worker id .*another live worker/);
 });
