@@ -47,6 +47,7 @@ import { LIST_METHODS, listPrompts, listResources, listResourceTemplates, listTo
 import type { SessionEnd } from './metrics.js';
 import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from './request-state.js';
 import { resolveWorkerOption, SERVED_BY_HEADER } from './session-affinity.js';
+import { isSessionless, type SessionlessDeps, serveSessionless } from './sessionless.js';
 import type {
   ArgumentCompleter,
   Catalog,
@@ -588,6 +589,18 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     fail(res, httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required'));
   }
 
+  const sessionlessDeps: SessionlessDeps = {
+    catalog,
+    workerId: worker.workerId,
+    serverInfo,
+    instructions,
+    validateArguments,
+    readTemplate: (scope, uri, context) => {
+      const found = matchTemplate(scope, uri);
+      return found ? Promise.resolve(found.template.read(uri, found.variables, context(found.template.serverId))) : undefined;
+    },
+  };
+
   return function rpcDispatchMiddleware(req, res): void {
     const state = requestState(req);
     if (!state.scope) {
@@ -599,6 +612,16 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     if (claimsInternal(req) && !state.verifiedHop) {
       logger.error('[express-mcp-affinity] rpcDispatch saw an unverified internal hop; mount internalForwardGuard before rpcDispatch');
       return fail(res, httpRpcError(403, JsonRpcCodes.SERVER_ERROR, ErrorCodes.HOP_REFUSED, 'Forbidden: not a valid internal request'));
+    }
+    if (isSessionless(req)) {
+      // 2026-07-28: no session; served here, through the scope, whatever Mcp-Session-Id says.
+      if (worker.exposeWorkerHeaders) res.setHeader(SERVED_BY_HEADER, worker.workerId);
+      serveSessionless(req, res, state.scope, state.messages, sessionlessDeps).catch((error: unknown) => {
+        logger.error(`[express-mcp-affinity] sessionless request failed: ${String(error)}`);
+        if (!res.headersSent) fail(res, httpRpcError(500, JsonRpcCodes.INTERNAL_ERROR, ErrorCodes.INTERNAL, 'Internal error'));
+        else res.end();
+      });
+      return;
     }
     if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
       return fail(

@@ -21,6 +21,7 @@ import {
   SESSION_HEADER,
   singleHeader,
 } from './request-state.js';
+import { isSessionless } from './sessionless.js';
 import type { SessionAffinityOptions, WorkerRecord } from './types.js';
 import { checkOptionsObject, invalidOption, positiveInteger } from './validations.js';
 import { AffinityWorker } from './worker.js';
@@ -343,6 +344,8 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
         ),
       );
     }
+    // 2026-07-28 is sessionless: whatever worker receives a request serves it, never forwarded.
+    if (isSessionless(req)) return next();
     const sessionId = singleHeader(req, SESSION_HEADER);
     if (sessionId === undefined || sessionId === '') return next();
     const ownerId = AffinityWorker.ownerOf(sessionId);
