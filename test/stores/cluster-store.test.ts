@@ -34,3 +34,20 @@ test('ClusterStore across real worker processes', async () => {
   expect(results.afterExit.heard).toEqual([{ type: 'catalog-changed', serverId: 'alpha', origin: second.workerId }]);
   expect(results.duplicate.refused).toMatch(/refused worker id .*another live worker/);
 });
+
+test('ClusterStore honours the SessionStore contract, inside a real cluster worker', async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'test/fixtures/cluster-store-contract.mjs')], {
+    cwd: ROOT,
+    timeout: 20_000,
+  });
+  const results: Array<{ name: string; ok: boolean; error?: string; sameProcessDuplicate: boolean }> = JSON.parse(
+    stdout.trim().split('\n').pop()!,
+  );
+  expect(results.length).toBeGreaterThanOrEqual(5);
+  // Every case holds, except the one a single process cannot set up: a second live worker with the
+  // same id is a second process, refused by the primary (the test above).
+  for (const result of results) {
+    if (result.sameProcessDuplicate) expect(result.ok).toBe(false);
+    else expect(result).toEqual({ name: result.name, ok: true, sameProcessDuplicate: false });
+  }
+});
