@@ -9,7 +9,8 @@
  * ```
  */
 import { ErrorCodes, McpAffinityError } from './errors.js';
-import { DEFAULT_SERVER_ID_PATTERN } from './server-scope.js';
+import { describeValue } from './options/validations.js';
+import { DEFAULT_SERVER_ID_PATTERN } from './server-id.js';
 import type {
   Catalog,
   McpScope,
@@ -20,7 +21,6 @@ import type {
   ToolDefinition,
   VirtualServerDefinition,
 } from './types.js';
-import { describeValue } from './validations.js';
 
 const OWNER = 'createCatalog';
 

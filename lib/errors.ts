@@ -1,5 +1,3 @@
-import type { ServerResponse } from 'node:http';
-
 /**
  * Every error the suite sends or throws carries one of these codes: in `error.data.code` of a
  * JSON-RPC error body, or in `.code` of a thrown `McpAffinityError`.
@@ -68,48 +66,8 @@ export const JsonRpcCodes = {
   SERVER_ERROR: -32000,
   /** Session not found, as the MCP SDK uses. */
   SESSION_NOT_FOUND: -32001,
+  /** MCP's code for a resource that does not exist (2025 era; 2026-07-28 uses -32602). */
+  RESOURCE_NOT_FOUND: -32002,
+  /** `Mcp-Method` or `Mcp-Name` disagrees with the body (2026-07-28; the code the v2 SDK uses). */
+  HEADER_MISMATCH: -32020,
 } as const;
-
-/** A JSON-RPC-shaped HTTP error, ready to send. */
-export interface HttpRpcError {
-  readonly status: number;
-  readonly rpcCode: number;
-  readonly message: string;
-  readonly code: ErrorCode;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly id?: string | number | null;
-}
-
-export function httpRpcError(
-  status: number,
-  rpcCode: number,
-  code: ErrorCode,
-  message: string,
-  extra: Pick<HttpRpcError, 'headers' | 'id'> = {},
-): HttpRpcError {
-  return { status, rpcCode, code, message, ...extra };
-}
-
-/**
- * Sends a JSON-RPC error body. Never throws: when headers are already out, the response is ended.
- */
-export function sendRpcError(res: ServerResponse, error: HttpRpcError): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const body = JSON.stringify({
-    jsonrpc: '2.0',
-    id: error.id ?? null,
-    error: { code: error.rpcCode, message: error.message, data: { code: error.code } },
-  });
-  res.statusCode = error.status;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(body));
-  for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
-  res.end(body);
-}
-
-/** The 404 every unknown, ended, mis-bound or orphaned session gets. */
-export const sessionNotFound = (): HttpRpcError =>
-  httpRpcError(404, JsonRpcCodes.SESSION_NOT_FOUND, ErrorCodes.SESSION_NOT_FOUND, 'Session not found');

@@ -4,14 +4,16 @@
  */
 import type { RequestListener } from 'node:http';
 import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
-import { ErrorCodes, httpRpcError, JsonRpcCodes, sendRpcError } from './errors.js';
-import { internalForwardGuard } from './internal-forward-guard.js';
-import { rpcDispatch } from './rpc-dispatch.js';
-import { serverScope, unknownServer } from './server-scope.js';
-import { sessionAffinity } from './session-affinity.js';
+import { ErrorCodes, JsonRpcCodes } from './errors.js';
+import { httpRpcError, sendRpcError } from './http/rpc-error.js';
+import { internalForwardGuard } from './middleware/internal-forward-guard.js';
+import { rpcDispatch } from './middleware/rpc-dispatch.js';
+import { serverScope, unknownServer } from './middleware/server-scope.js';
+import { sessionAffinity } from './middleware/session-affinity.js';
+import { MCP_AFFINITY_OPTION_NAMES } from './options/option-names.js';
+import { checkOptionsObject } from './options/validations.js';
 import type { McpAffinityOptions, WorkerRecord } from './types.js';
-import { checkOptionsObject } from './validations.js';
-import { AFFINITY_WORKER_OPTIONS, AffinityWorker } from './worker.js';
+import { AffinityWorker } from './worker.js';
 
 /** The router `mcpAffinity()` returns, with the worker it runs in. */
 export interface McpAffinityRouter extends Router {
@@ -63,16 +65,7 @@ function hopsOnly(router: Router): RequestListener {
 export const MCP_PATHS = ['/mcp', '/servers/:serverId/mcp'];
 
 export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
-  checkOptionsObject('mcpAffinity', options, [
-    ...AFFINITY_WORKER_OPTIONS,
-    'catalog',
-    'bodyLimit',
-    'serverIdPattern',
-    'serverInfo',
-    'instructions',
-    'jsonResponse',
-    'eventStore',
-  ]);
+  checkOptionsObject('mcpAffinity', options, MCP_AFFINITY_OPTION_NAMES);
   const { catalog, bodyLimit, serverIdPattern, serverInfo, instructions, jsonResponse, eventStore, ...workerOptions } = options;
   const worker = new AffinityWorker(workerOptions);
   let chain: RequestHandler[];

@@ -1,13 +1,15 @@
 export { createCatalog, MemoryCatalog } from './catalog.js';
 export { type ErrorCode, ErrorCodes, JsonRpcCodes, McpAffinityError } from './errors.js';
 export { MCP_PATHS, type McpAffinityRouter, mcpAffinity } from './gateway.js';
-export { SIGNATURE_HEADER } from './hop-signature.js';
-export { internalForwardGuard } from './internal-forward-guard.js';
-export { newConnectionFetch } from './new-connection-fetch.js';
-export { getScope, INTERNAL_HEADER, SESSION_HEADER } from './request-state.js';
-export { rpcDispatch } from './rpc-dispatch.js';
-export { DEFAULT_SERVER_ID_PATTERN, serverScope } from './server-scope.js';
-export { FORWARDED_HEADER, RECEIVED_BY_HEADER, SERVED_BY_HEADER, sessionAffinity } from './session-affinity.js';
+export { FORWARDED_HEADER, RECEIVED_BY_HEADER, SERVED_BY_HEADER } from './hop/hop-headers.js';
+export { SIGNATURE_HEADER } from './hop/hop-signature.js';
+export { newConnectionFetch } from './http/new-connection-fetch.js';
+export { getScope, INTERNAL_HEADER, SESSION_HEADER } from './http/request-state.js';
+export { internalForwardGuard } from './middleware/internal-forward-guard.js';
+export { rpcDispatch } from './middleware/rpc-dispatch.js';
+export { serverScope } from './middleware/server-scope.js';
+export { sessionAffinity } from './middleware/session-affinity.js';
+export { DEFAULT_SERVER_ID_PATTERN } from './server-id.js';
 export { type ClusterPrimary, ClusterStore, type ClusterStoreOptions, setupClusterPrimary } from './stores/cluster-store.js';
 export {
   type EventStoreOptions,
@@ -24,5 +26,32 @@ export {
   type RedisStoreStats,
   type RedisSubscriberLike,
 } from './stores/redis-store.js';
-export type * from './types.js';
+export type {
+  AffinityWorkerOptions,
+  ArgumentCompleter,
+  BodyLimitOptions,
+  Catalog,
+  GatewayEvent,
+  GatewayWorker,
+  HandlerContext,
+  InternalForwardGuardOptions,
+  Logger,
+  McpAffinityOptions,
+  McpScope,
+  MetricsOptions,
+  MetricsRegistryLike,
+  PromptDefinition,
+  ResourceDefinition,
+  ResourceTemplateDefinition,
+  RpcDispatchOptions,
+  Scoped,
+  ServerScopeOptions,
+  SessionAffinityOptions,
+  SessionRecord,
+  SessionStore,
+  ToolDefinition,
+  ToolInputSchema,
+  VirtualServerDefinition,
+  WorkerRecord,
+} from './types.js';
 export { AffinityWorker, createAffinityWorker } from './worker.js';

@@ -2,8 +2,9 @@
  * Prometheus metrics through `prom-client`, an optional peer: you pass the module itself
  * (`metrics: { promClient }`), so nothing is loaded when metrics are off.
  */
+
+import { invalidOption } from './options/validations.js';
 import type { MetricsOptions } from './types.js';
-import { invalidOption } from './validations.js';
 
 /** The outcome of one forward. */
 export type ForwardOutcome = 'ok' | 'owner_gone' | 'timeout' | 'connect_timeout' | 'failed' | 'client_gone';

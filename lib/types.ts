@@ -4,7 +4,7 @@
  * The options of each middleware are resolved once, when the middleware is created; the objects you
  * pass are never mutated.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestListener } from 'node:http';
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type {
   CallToolResult,
@@ -268,6 +268,27 @@ export interface SessionStore {
 // Options
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * One process's identity in the gateway, as `createAffinityWorker()` returns it (an
+ * `AffinityWorker`): pass the same one to every middleware of the process.
+ */
+export interface GatewayWorker {
+  /** Unique per process, created after fork. */
+  readonly workerId: string;
+  /** This worker's record once `listen()` resolved. */
+  readonly workerRecord: WorkerRecord | undefined;
+  /** Whether `drain()` was called: new sessions are refused. */
+  readonly isDraining: boolean;
+  /** Requests being served or forwarded now (streams excluded). */
+  readonly inFlight: number;
+  /** Starts the internal listener with `handler` and registers the worker with the store. */
+  listen(handler: RequestListener): Promise<WorkerRecord>;
+  /** Graceful shutdown: refuse new sessions, serve for `periodMs`, finish in-flight work, then close. */
+  drain(periodMs?: number): Promise<void>;
+  /** Ends sessions, deregisters, closes listeners, connections and timers. Idempotent. */
+  close(): Promise<void>;
+}
+
 /** Options of `createAffinityWorker()`: the identity every middleware of one process shares. */
 export interface AffinityWorkerOptions {
   /**
@@ -378,13 +399,13 @@ export interface BodyLimitOptions {
 /** Options of `sessionAffinity()`. */
 export interface SessionAffinityOptions extends BodyLimitOptions {
   /** The worker this middleware runs in (from `createAffinityWorker()`). */
-  worker: import('./worker.js').AffinityWorker;
+  worker: GatewayWorker;
 }
 
 /** Options of `internalForwardGuard()`. */
 export interface InternalForwardGuardOptions extends BodyLimitOptions {
   /** The worker this middleware runs in; its secrets, clock window and replay cache are used. */
-  worker: import('./worker.js').AffinityWorker;
+  worker: GatewayWorker;
 }
 
 /** Options of `serverScope()`. */
@@ -401,7 +422,7 @@ export interface ServerScopeOptions extends BodyLimitOptions {
 /** Options of `rpcDispatch()`. */
 export interface RpcDispatchOptions {
   /** The worker this middleware runs in; sessions it creates are owned by it. */
-  worker: import('./worker.js').AffinityWorker;
+  worker: GatewayWorker;
   /** What each virtual server exposes. */
   catalog: Catalog;
   /**
@@ -464,6 +485,3 @@ export interface MetricsOptions {
    */
   prefix?: string;
 }
-
-/** Headers of a request as Node parsed them. */
-export type Headers = IncomingHttpHeaders;

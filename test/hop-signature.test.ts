@@ -3,7 +3,8 @@
  * binds, and how the ReplayCache remembers nonces. No servers; the gateway-level behaviour is in
  * internal-forward-guard.test.ts.
  */
-import { macMatches, type ParsedSignature, parseSignature, ReplayCache, signHop } from '../lib/hop-signature';
+import { macMatches, type ParsedSignature, parseSignature, signHop } from '../lib/hop/hop-signature';
+import { ReplayCache } from '../lib/hop/replay-cache';
 
 const SECRET = 'unit-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const NEW_SECRET = 'rotation-new-secret-0123456789-abcdefghijklmnop';

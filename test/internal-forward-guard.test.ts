@@ -5,7 +5,7 @@
  * unreplayed signature addressed to A; anything else gets 403 and no handler runs.
  */
 import net from 'node:net';
-import { SIGNATURE_HEADER, signHop } from '../lib/hop-signature';
+import { SIGNATURE_HEADER, signHop } from '../lib/hop/hop-signature';
 import { MemoryStore } from '../lib/index';
 import type { Logger } from '../lib/types';
 import {

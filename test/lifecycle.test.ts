@@ -215,7 +215,7 @@ describe('lifecycle', () => {
     newGate();
     const call = slowCall(b.url, session, 7);
     await call.started;
-    const internal = (a.router.worker as unknown as { internalServer: http.Server }).internalServer;
+    const internal = (a.router.worker as unknown as { internal: { server: http.Server } }).internal.server;
     internal.closeAllConnections();
     internal.close();
 

@@ -4,8 +4,8 @@
  */
 
 import * as promClient from 'prom-client';
+import { childTraceparent } from '../lib/hop/trace';
 import { MemoryStore } from '../lib/index';
-import { childTraceparent } from '../lib/session-affinity';
 import { openSession, type RunningGateway, rawRequest, rpc, startGateway, testCatalog } from './helpers/gateway';
 
 describe('observability', () => {

@@ -21,7 +21,8 @@ const catalog = createCatalog({
 
 describe('my gateway', () => {
   const app = express();
-  const mcp = mcpAffinity({ secret: 'a test secret of at least thirty-two characters', catalog });
+  // jsonResponse: each answer is one JSON body, which supertest parses (SSE is the default).
+  const mcp = mcpAffinity({ secret: 'a test secret of at least thirty-two characters', catalog, jsonResponse: true });
   app.use(mcp);
   afterAll(() => mcp.close());
 

@@ -8,9 +8,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { getScope, requestState } from '../lib/http/request-state';
+import { isHttpRpcError } from '../lib/http/rpc-error';
 import { createCatalog } from '../lib/index';
-import { getScope, isHttpRpcError, requestState } from '../lib/request-state';
-import { parseScopedBody, serverScope } from '../lib/server-scope';
+import { parseScopedBody, serverScope } from '../lib/middleware/server-scope';
 import type { McpScope, ServerScopeOptions } from '../lib/types';
 import {
   ACCEPT,

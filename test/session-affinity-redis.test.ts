@@ -88,7 +88,7 @@ describe('sessionAffinity on RedisStore', () => {
 
     // The owner's process vanishes (no deregistration): the forward finds nobody, answers 404 and
     // drops the cached address, so the next request asks Redis again.
-    const internal = (a.router.worker as unknown as { internalServer: http.Server }).internalServer;
+    const internal = (a.router.worker as unknown as { internal: { server: http.Server } }).internal.server;
     internal.closeAllConnections();
     await new Promise<void>((resolve) => internal.close(() => resolve()));
     const gone = await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 99, method: 'tools/list' }, { 'mcp-session-id': sessionId });

@@ -4,7 +4,7 @@
  * really means B received it.
  */
 import http from 'node:http';
-import { SIGNATURE_HEADER, signHop } from '../lib/hop-signature';
+import { SIGNATURE_HEADER, signHop } from '../lib/hop/hop-signature';
 import { MemoryStore } from '../lib/index';
 import {
   ACCEPT,
@@ -204,7 +204,7 @@ describe('sessionAffinity between two workers', () => {
     expect(
       (await rpc(`${b.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': sessionId })).status,
     ).toBe(200);
-    const internal = (a.router.worker as unknown as { internalServer: http.Server }).internalServer;
+    const internal = (a.router.worker as unknown as { internal: { server: http.Server } }).internal.server;
     internal.closeAllConnections();
     await new Promise<void>((resolve) => internal.close(() => resolve()));
     expect(store.getWorker(a.workerId)).toBeDefined();

@@ -5,7 +5,7 @@
  */
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { checkOptionsObject, invalidOption, positiveInteger } from '../validations.js';
+import { checkOptionsObject, invalidOption, positiveInteger } from '../options/validations.js';
 
 /** Options of both event stores. */
 export interface EventStoreOptions {

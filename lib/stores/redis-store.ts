@@ -13,8 +13,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCodes, McpAffinityError } from '../errors.js';
+import { checkLogger, checkOptionsObject, invalidOption, positiveInteger } from '../options/validations.js';
 import type { GatewayEvent, Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
-import { checkLogger, checkOptionsObject, invalidOption, positiveInteger } from '../validations.js';
 
 const OWNER = 'RedisStore';
 

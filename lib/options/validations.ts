@@ -3,8 +3,8 @@
  * the option, the value received and the fix; a doubtful but workable setup warns once through the
  * logger.
  */
-import { ErrorCodes, McpAffinityError } from './errors.js';
-import type { Logger } from './types.js';
+import { ErrorCodes, McpAffinityError } from '../errors.js';
+import type { Logger } from '../types.js';
 
 /** Renders a received value for an error message without dumping secrets or huge objects. */
 export function describeValue(value: unknown): string {

@@ -9,16 +9,17 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { ErrorCodes, type HttpRpcError, httpRpcError, JsonRpcCodes, sendRpcError } from './errors.js';
-import { isHttpRpcError, readRawBody, requestState } from './request-state.js';
+import { ErrorCodes, JsonRpcCodes } from '../errors.js';
+import { readRawBody } from '../http/body.js';
+import { requestState } from '../http/request-state.js';
+import { type HttpRpcError, httpRpcError, isHttpRpcError, sendRpcError } from '../http/rpc-error.js';
+import { SERVER_SCOPE_OPTION_NAMES } from '../options/option-names.js';
+import { checkOptionsObject, invalidOption, requireObjectWith } from '../options/validations.js';
+import { DEFAULT_SERVER_ID_PATTERN } from '../server-id.js';
+import type { McpScope, ServerScopeOptions } from '../types.js';
 import { resolveBodyLimit } from './session-affinity.js';
-import type { McpScope, ServerScopeOptions } from './types.js';
-import { checkOptionsObject, invalidOption, requireObjectWith } from './validations.js';
 
 const OWNER = 'serverScope';
-
-/** Letters, digits, `_` and `-`, starting with a letter or digit, at most 64 characters. */
-export const DEFAULT_SERVER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 const UNSCOPED: McpScope = Object.freeze({ kind: 'all' });
 
@@ -91,7 +92,7 @@ function hasTopLevelAlternation(source: string): boolean {
 }
 
 export function serverScope(options: ServerScopeOptions): RequestHandler {
-  checkOptionsObject(OWNER, options, ['catalog', 'serverIdPattern', 'bodyLimit']);
+  checkOptionsObject(OWNER, options, SERVER_SCOPE_OPTION_NAMES);
   requireObjectWith(
     OWNER,
     'catalog',

@@ -9,20 +9,16 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { ErrorCodes, httpRpcError, JsonRpcCodes, sendRpcError } from './errors.js';
-import { type HopRefusal, macMatches, type ParsedSignature, parseSignature, SIGNATURE_HEADER } from './hop-signature.js';
-import {
-  claimsInternal,
-  INTERNAL_HEADER,
-  isHttpRpcError,
-  readRawBody,
-  requestState,
-  SESSION_HEADER,
-  singleHeader,
-} from './request-state.js';
-import { resolveBodyLimit, resolveWorkerOption } from './session-affinity.js';
-import type { InternalForwardGuardOptions } from './types.js';
-import { checkOptionsObject } from './validations.js';
+import { ErrorCodes, JsonRpcCodes } from '../errors.js';
+import { type HopRefusal, macMatches, type ParsedSignature, parseSignature, SIGNATURE_HEADER } from '../hop/hop-signature.js';
+import { readRawBody } from '../http/body.js';
+import { claimsInternal, INTERNAL_HEADER, requestState, SESSION_HEADER, singleHeader } from '../http/request-state.js';
+import { httpRpcError, isHttpRpcError, sendRpcError } from '../http/rpc-error.js';
+import { GUARD_OPTION_NAMES } from '../options/option-names.js';
+import { checkOptionsObject } from '../options/validations.js';
+import type { InternalForwardGuardOptions } from '../types.js';
+import { resolveWorkerOption } from '../worker.js';
+import { resolveBodyLimit } from './session-affinity.js';
 
 const OWNER = 'internalForwardGuard';
 
@@ -33,10 +29,11 @@ function countRawHeader(req: IncomingMessage, name: string): number {
 }
 
 export function internalForwardGuard(options: InternalForwardGuardOptions): RequestHandler {
-  checkOptionsObject(OWNER, options, ['worker', 'bodyLimit']);
+  checkOptionsObject(OWNER, options, GUARD_OPTION_NAMES);
   const worker = resolveWorkerOption(OWNER, options.worker);
   const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
   const { logger } = worker;
+  const { secrets, maxClockSkewMs, debugLogging } = worker.config;
 
   /** Everything that can be judged without the body. */
   function precheck(req: IncomingMessage, now: number): HopRefusal | ParsedSignature {
@@ -47,7 +44,7 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
     const signature = parseSignature(value);
     if (!signature) return 'malformed-signature';
     if (signature.targetWorkerId !== worker.workerId) return 'wrong-target';
-    if (Math.abs(now - signature.timestamp) > worker.maxClockSkewMs) return 'stale';
+    if (Math.abs(now - signature.timestamp) > maxClockSkewMs) return 'stale';
     return signature;
   }
 
@@ -55,7 +52,7 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
     worker.metrics.hopRefused(reason);
     // Says why (for 'stale', by how much the clocks differ); a structured line too at debug level.
     logger.warn(`[express-mcp-affinity] refused internal hop (${reason}) ${req.method} ${req.url}${detail}`);
-    if (worker.debugLogging) {
+    if (debugLogging) {
       logger.debug?.(
         {
           event: 'mcp_affinity.hop_refused',
@@ -78,7 +75,7 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
     if (typeof checked === 'string') {
       const skew =
         checked === 'stale'
-          ? `; clock difference ${now - (parseSignature(String(req.headers[SIGNATURE_HEADER]))?.timestamp ?? now)} ms exceeds ${worker.maxClockSkewMs} ms`
+          ? `; clock difference ${now - (parseSignature(String(req.headers[SIGNATURE_HEADER]))?.timestamp ?? now)} ms exceeds ${maxClockSkewMs} ms`
           : '';
       return refuse(req, res, checked, skew);
     }
@@ -90,7 +87,7 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
           sessionId: singleHeader(req, SESSION_HEADER) ?? '',
           body,
         };
-        if (!macMatches(worker.secrets, checked, request)) return refuse(req, res, 'bad-signature');
+        if (!macMatches(secrets, checked, request)) return refuse(req, res, 'bad-signature');
         // Remembered only once the MAC checked out, so forgeries cannot fill the cache.
         if (!worker.replayCache.remember(checked.nonce, checked.timestamp)) return refuse(req, res, 'replayed');
         requestState(req).verifiedHop = { sourceWorkerId: checked.sourceWorkerId };

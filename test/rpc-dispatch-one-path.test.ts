@@ -1,11 +1,11 @@
 /**
- * The fast path answers single list requests of an owned session without the SDK transport. Its
- * answers must be exactly what the SDK path gives (a batch still goes through the SDK), and
- * whatever the SDK would refuse must still be refused by the SDK.
+ * One way to answer each method: a list request alone and the same request in a batch both go
+ * through the SDK's transport and `Server`, and give the same result; what the SDK refuses is
+ * refused whatever the method.
  */
 import { openSession, type RunningGateway, rpc, startGateway, testCatalog } from './helpers/gateway';
 
-describe('rpcDispatch fast path', () => {
+describe('rpcDispatch answers every method one way', () => {
   let gateway: RunningGateway;
   beforeAll(async () => {
     gateway = await startGateway({ catalog: testCatalog() });
@@ -15,23 +15,23 @@ describe('rpcDispatch fast path', () => {
   });
 
   test.each(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list', 'ping'])(
-    '%s: one JSON body, equal to the SDK’s answer',
+    '%s: alone and in a batch, the same SSE answer from the SDK transport',
     async (method) => {
       const url = `${gateway.url}/servers/alpha/mcp`;
       const session = await openSession(url);
       const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-03-26' };
-      const fast = await rpc(url, { jsonrpc: '2.0', id: 'f', method }, headers);
-      expect(fast.status).toBe(200);
-      expect(fast.headers['content-type']).toBe('application/json');
-      expect(fast.headers['mcp-session-id']).toBe(session);
-      // A batch (allowed in 2025-03-26) goes through the SDK's Server and transport.
-      const viaSdk = await rpc(url, [{ jsonrpc: '2.0', id: 's', method }], headers);
-      expect(viaSdk.headers['content-type']).toMatch(/^text\/event-stream/);
-      expect(fast.messages()[0]).toEqual({ jsonrpc: '2.0', id: 'f', result: viaSdk.messages()[0].result });
+      const alone = await rpc(url, { jsonrpc: '2.0', id: 'a', method }, headers);
+      expect(alone.status).toBe(200);
+      expect(alone.headers['content-type']).toMatch(/^text\/event-stream/);
+      expect(alone.headers['mcp-session-id']).toBe(session);
+      // A batch (allowed in 2025-03-26) takes the same path.
+      const batch = await rpc(url, [{ jsonrpc: '2.0', id: 'b', method }], headers);
+      expect(batch.headers['content-type']).toMatch(/^text\/event-stream/);
+      expect(alone.messages()[0]).toEqual({ jsonrpc: '2.0', id: 'a', result: batch.messages()[0].result });
     },
   );
 
-  test('what the SDK refuses is still refused: a wrong Accept (406), an unsupported protocol version (400)', async () => {
+  test('what the SDK refuses is refused for lists too: a wrong Accept (406), an unsupported protocol version (400)', async () => {
     const url = `${gateway.url}/servers/alpha/mcp`;
     const session = await openSession(url);
     expect(

@@ -8,7 +8,7 @@ import type {
   ListResourceTemplatesResult,
   ListToolsResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { Catalog, McpScope } from './types.js';
+import type { Catalog, McpScope } from '../types.js';
 
 /** Copies the listed fields that are set, leaving out the ones that are not (no `undefined` in JSON). */
 function pick<T extends object, K extends keyof T>(item: T, keys: readonly K[]): Pick<T, K> {
@@ -46,12 +46,3 @@ export function listPrompts(catalog: Catalog, scope: McpScope): ListPromptsResul
     })),
   };
 }
-
-/** The methods the fast path may answer: read-only, no streaming, no handler code. */
-export const LIST_METHODS: Readonly<Record<string, (catalog: Catalog, scope: McpScope) => object>> = {
-  'tools/list': listTools,
-  'resources/list': listResources,
-  'resources/templates/list': listResourceTemplates,
-  'prompts/list': listPrompts,
-  ping: () => ({}),
-};

@@ -1,0 +1,22 @@
+/** What the gateway announces, from one place for both eras. */
+import type { ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
+
+/** The 2025 session era: notifications reach the client on its GET stream. */
+export const SESSION_CAPABILITIES: ServerCapabilities = Object.freeze({
+  tools: { listChanged: true },
+  resources: { subscribe: true },
+  prompts: {},
+  logging: {},
+  completions: {},
+});
+
+/**
+ * 2026-07-28: the same methods, less what needs a channel this era does not have here (no
+ * `logging/setLevel`, and no stream for list changes or resource updates).
+ */
+export const SESSIONLESS_CAPABILITIES: ServerCapabilities = Object.freeze({
+  tools: {},
+  resources: {},
+  prompts: {},
+  completions: {},
+});

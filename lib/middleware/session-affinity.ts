@@ -1,0 +1,118 @@
+/**
+ * `sessionAffinity`: sends each request to the worker that owns its session.
+ *
+ * The owner's id is written in the session id, so finding it is a string split plus one
+ * `store.getWorker()` (answered from memory by the memory and cluster stores, from a short cache
+ * by Redis). A session this worker owns, a request without a session (initialize, sessionless
+ * protocols) and anything that already claims to be an internal hop go to `next()`: a hop is
+ * never forwarded again.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NextFunction, RequestHandler } from 'express';
+import { ErrorCodes, JsonRpcCodes } from '../errors.js';
+import { RECEIVED_BY_HEADER } from '../hop/hop-headers.js';
+import { DEFAULT_BODY_LIMIT, readRawBody } from '../http/body.js';
+import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from '../http/request-state.js';
+import { httpRpcError, isHttpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
+import { isSessionless } from '../mcp/sessionless.js';
+import { SESSION_AFFINITY_OPTION_NAMES } from '../options/option-names.js';
+import { checkOptionsObject, positiveInteger } from '../options/validations.js';
+import { ownerOf } from '../session-id.js';
+import type { SessionAffinityOptions, WorkerRecord } from '../types.js';
+import { type AffinityWorker, resolveWorkerOption } from '../worker.js';
+
+const OWNER = 'sessionAffinity';
+
+export function resolveBodyLimit(owner: string, value: unknown): number {
+  return positiveInteger(owner, 'bodyLimit', value, DEFAULT_BODY_LIMIT);
+}
+
+const atCapacity = () =>
+  httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.TOO_MANY_REQUESTS, 'This worker is at capacity; retry shortly', {
+    headers: { 'retry-after': '1' },
+  });
+
+const routingUnavailable = () =>
+  httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session routing is unavailable; retry shortly', {
+    headers: { 'retry-after': '1' },
+  });
+
+const forbiddenOrigin = (what: 'host' | 'origin') =>
+  httpRpcError(
+    403,
+    JsonRpcCodes.SERVER_ERROR,
+    ErrorCodes.FORBIDDEN_ORIGIN,
+    what === 'host' ? 'Forbidden: Host not allowed' : 'Forbidden: Origin not allowed',
+  );
+
+/** Reads the body (never parsed here) and hands the request to the forwarder. */
+function forward(
+  worker: AffinityWorker,
+  bodyLimit: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+  owner: WorkerRecord,
+  sessionId: string,
+) {
+  readRawBody(req, bodyLimit).then(
+    (body) => worker.forwarder.send(req, res, owner, sessionId, body),
+    (error: unknown) => {
+      if (isHttpRpcError(error)) sendRpcError(res, error);
+      else res.destroy();
+    },
+  );
+}
+
+/** Finds the owner's address and forwards, or answers 404 (owner unknown) or 503 (store down). */
+function route(worker: AffinityWorker, bodyLimit: number, req: IncomingMessage, res: ServerResponse, ownerId: string, sessionId: string) {
+  const { metrics, logger } = worker;
+  const to = (owner: WorkerRecord | undefined): void => {
+    if (owner === undefined) sendRpcError(res, sessionNotFound());
+    else forward(worker, bodyLimit, req, res, owner, sessionId);
+  };
+  const found = worker.store.getWorker(ownerId);
+  if (!(found instanceof Promise)) {
+    metrics.lookup(found === undefined ? 'unknown' : 'hit');
+    return to(found);
+  }
+  metrics.lookup('miss');
+  found.then(to, (error: unknown) => {
+    metrics.lookup('error');
+    metrics.storeError('getWorker');
+    logger.error(`[express-mcp-affinity] store lookup for worker ${ownerId} failed: ${String(error)}`);
+    sendRpcError(res, routingUnavailable());
+  });
+}
+
+export function sessionAffinity(options: SessionAffinityOptions): RequestHandler {
+  checkOptionsObject(OWNER, options, SESSION_AFFINITY_OPTION_NAMES);
+  const worker = resolveWorkerOption(OWNER, options.worker);
+  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+
+  return function sessionAffinityMiddleware(req, res, next: NextFunction): void {
+    // Once per request, even when a front (`mcp.front(app)`) already ran it before Express.
+    const state = requestState(req);
+    if (state.routed) return next();
+    state.routed = true;
+    if (worker.exposeWorkerHeaders) res.setHeader(RECEIVED_BY_HEADER, worker.workerId);
+    // Bounded work per worker; GET streams stay open by design and are bounded per session.
+    if (req.method !== 'GET' && !worker.admitRequest(res)) return sendRpcError(res, atCapacity());
+    // A hop (or a forgery of one) is never forwarded again; internalForwardGuard judges it. Its
+    // Host and Origin were checked by the worker that received it.
+    if (claimsInternal(req)) return next();
+    // DNS-rebinding protection, before anything else happens to the request.
+    const refused = worker.admitsOrigin(req.headers.host, singleHeader(req, 'origin'));
+    if (refused) return sendRpcError(res, forbiddenOrigin(refused));
+    // 2026-07-28 is sessionless: whatever worker receives a request serves it, never forwarded.
+    if (isSessionless(req)) return next();
+    const sessionId = singleHeader(req, SESSION_HEADER);
+    if (sessionId === undefined || sessionId === '') return next();
+    const ownerId = ownerOf(sessionId);
+    // Ours, or not an id any worker issued (rpcDispatch answers 404): serve here.
+    if (ownerId === undefined || ownerId === worker.workerId) {
+      if (ownerId !== undefined) worker.metrics.lookup('owned');
+      return next();
+    }
+    route(worker, bodyLimit, req, res, ownerId, sessionId);
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Every factory's option names, declared once: the unknown-option check uses them, and the
+ * compiler checks each list against its interface in `types.ts` (a name missing here, or here
+ * but not there, is a type error).
+ */
+import type {
+  AffinityWorkerOptions,
+  InternalForwardGuardOptions,
+  McpAffinityOptions,
+  RpcDispatchOptions,
+  ServerScopeOptions,
+  SessionAffinityOptions,
+} from '../types.js';
+
+/** Exactly the keys of `T`, as a tuple the compiler checks both ways. */
+type Exact<T, L extends readonly (keyof T)[]> = Exclude<keyof T, L[number]> extends never ? L : never;
+const names =
+  <T>() =>
+  <const L extends readonly (keyof T)[]>(list: Exact<T, L>): readonly string[] =>
+    list as readonly string[];
+
+export const WORKER_OPTION_NAMES = names<AffinityWorkerOptions>()([
+  'secret',
+  'store',
+  'workerId',
+  'internal',
+  'maxClockSkewMs',
+  'forwardTimeoutMs',
+  'connectTimeoutMs',
+  'sessionIdleTimeoutMs',
+  'maxConcurrentRequests',
+  'maxConcurrentPerSession',
+  'exposeWorkerHeaders',
+  'logger',
+  'metrics',
+  'routeHeader',
+  'allowedHosts',
+  'allowedOrigins',
+]);
+
+export const SESSION_AFFINITY_OPTION_NAMES = names<SessionAffinityOptions>()(['worker', 'bodyLimit']);
+export const GUARD_OPTION_NAMES = names<InternalForwardGuardOptions>()(['worker', 'bodyLimit']);
+export const SERVER_SCOPE_OPTION_NAMES = names<ServerScopeOptions>()(['catalog', 'serverIdPattern', 'bodyLimit']);
+export const RPC_DISPATCH_OPTION_NAMES = names<RpcDispatchOptions>()([
+  'worker',
+  'catalog',
+  'serverInfo',
+  'instructions',
+  'jsonResponse',
+  'eventStore',
+]);
+
+export const MCP_AFFINITY_OPTION_NAMES = names<McpAffinityOptions>()([
+  ...(WORKER_OPTION_NAMES as readonly (keyof AffinityWorkerOptions)[]),
+  'catalog',
+  'bodyLimit',
+  'serverIdPattern',
+  'serverInfo',
+  'instructions',
+  'jsonResponse',
+  'eventStore',
+] as const);

@@ -1,0 +1,64 @@
+/**
+ * One session this worker owns: the SDK `Server` and web-standard transport it runs on, the state
+ * the client asked for, and the counters the registry's lifecycle reads.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { idOf } from '../mcp/message-checks.js';
+import type { SessionState } from './sdk-server.js';
+import { handleWithTransport } from './web-transport.js';
+
+export class OwnedSession {
+  /** When a request of this session last started or ended (ms since the epoch). */
+  lastActivity = Date.now();
+  /** Requests being served now, open streams included: a busy session never idles out. */
+  active = 0;
+
+  constructor(
+    readonly id: string,
+    /** `'*'` for `/mcp`, otherwise the virtual server id. */
+    readonly scope: string,
+    readonly server: Server,
+    readonly transport: WebStandardStreamableHTTPServerTransport,
+    readonly state: SessionState,
+  ) {}
+
+  /** The resource URIs the session subscribed to. */
+  get subscriptions(): ReadonlySet<string> {
+    return this.state.subscriptions;
+  }
+
+  /** Serves one request of this session through its transport. */
+  handle(req: IncomingMessage, res: ServerResponse, messages: unknown): Promise<void> {
+    if (req.method === 'POST') this.cancelOnDisconnect(res, messages);
+    return handleWithTransport(this.transport, req, res, messages);
+  }
+
+  /**
+   * A client that goes away (or a forwarding worker whose client went away) cancels its requests:
+   * the SDK's own `notifications/cancelled` handling aborts the handlers' signals.
+   */
+  private cancelOnDisconnect(res: ServerResponse, messages: unknown): void {
+    const ids = (Array.isArray(messages) ? messages : [messages])
+      .filter((m) => typeof m?.method === 'string')
+      .map(idOf)
+      .filter((id) => id !== null);
+    if (ids.length === 0) return;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      for (const requestId of ids) {
+        this.transport.onmessage?.({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId, reason: 'the client disconnected' },
+        });
+      }
+    });
+  }
+
+  /** Ends the SDK objects (open streams close). The registry forgets the session separately. */
+  async close(): Promise<void> {
+    await this.server.close();
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The 2025 era's adapter: the SDK's low-level `Server` for one session, each request handler a
+ * call into the one MCP core. What only a session has lives here: its log level and its resource
+ * subscriptions, and the channel back to its client (the request's stream, server-to-client
+ * requests).
+ */
+// The low-level Server, not McpServer: the core resolves the catalog per request and per scope,
+// where McpServer registers a fixed set of items up front.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  type LoggingLevel,
+  type ServerNotification,
+  type ServerRequest,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { SESSION_CAPABILITIES } from '../mcp/capabilities.js';
+import { CORE_METHODS, type CoreRequest, type McpCore } from '../mcp/core.js';
+import { createHandlerContext } from '../mcp/handler-context.js';
+import { REQUEST_SCHEMAS } from '../mcp/request-schemas.js';
+import { resourceNotFound } from '../mcp/resources.js';
+import type { McpScope } from '../types.js';
+
+/** What one session asked for through the protocol. */
+export interface SessionState {
+  logLevel: LoggingLevel | undefined;
+  readonly subscriptions: Set<string>;
+}
+
+export interface ServerIdentity {
+  readonly serverInfo: { name: string; version: string; title?: string };
+  readonly instructions: string | undefined;
+  readonly workerId: string;
+}
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+type AnySchema = Parameters<Server['setRequestHandler']>[0];
+
+export function createSdkServer(core: McpCore, scope: McpScope, state: SessionState, identity: ServerIdentity): Server {
+  const server = new Server(identity.serverInfo, {
+    capabilities: SESSION_CAPABILITIES,
+    ...(identity.instructions === undefined ? {} : { instructions: identity.instructions }),
+  });
+  const request = (extra: Extra): CoreRequest => {
+    // Server-to-client requests travel on this request's stream; the client's answer comes back
+    // as a new POST of the session, which any worker forwards to this one, the owner.
+    const related = { relatedRequestId: extra.requestId, signal: extra.signal };
+    const channel = {
+      notify: (method: string, params: Record<string, unknown>) => extra.sendNotification({ method, params } as ServerNotification),
+      capabilities: () => server.getClientCapabilities(),
+      createMessage: (params: Parameters<Server['createMessage']>[0]) => server.createMessage(params, related),
+      elicitInput: (params: Parameters<Server['elicitInput']>[0]) => server.elicitInput(params, related),
+      logLevel: () => state.logLevel,
+    };
+    const progressToken = extra._meta?.progressToken;
+    return {
+      scope,
+      context: (serverId) =>
+        createHandlerContext({
+          serverId,
+          scope,
+          sessionId: extra.sessionId,
+          workerId: identity.workerId,
+          signal: extra.signal,
+          progressToken,
+          channel,
+          era: 'session',
+        }),
+    };
+  };
+  for (const method of CORE_METHODS) {
+    const schema = REQUEST_SCHEMAS.get(method) as unknown as AnySchema;
+    server.setRequestHandler(schema, (message, extra) =>
+      core.call(method, (message.params ?? {}) as Record<string, unknown>, request(extra)),
+    );
+  }
+  // Subscriptions are the session's own; only a resource of the scope can be subscribed to.
+  server.setRequestHandler(SubscribeRequestSchema, (message) => {
+    const { uri } = message.params;
+    if (!core.resourceExists(scope, uri)) throw resourceNotFound(uri);
+    state.subscriptions.add(uri);
+    return {};
+  });
+  server.setRequestHandler(UnsubscribeRequestSchema, (message) => {
+    state.subscriptions.delete(message.params.uri);
+    return {};
+  });
+  // Replaces the SDK's handler (same answer) so that ctx.log() can filter by the session's level.
+  server.setRequestHandler(SetLevelRequestSchema, (message) => {
+    state.logLevel = message.params.level;
+    return {};
+  });
+  return server;
+}

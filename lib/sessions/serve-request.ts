@@ -1,0 +1,65 @@
+/**
+ * A 2025-era request on the worker that serves it: an owned session's request, an `initialize`,
+ * or a refusal. A session exists only on the endpoint it was initialized on.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCodes, JsonRpcCodes } from '../errors.js';
+import { SESSION_HEADER, singleHeader } from '../http/request-state.js';
+import { httpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
+import { checkMessages, idOf } from '../mcp/message-checks.js';
+import type { McpScope } from '../types.js';
+import { openSession, type SessionFactory, scopeKey } from './open-session.js';
+
+const tooManyForSession = (messages: unknown) =>
+  httpRpcError(
+    429,
+    JsonRpcCodes.SERVER_ERROR,
+    ErrorCodes.TOO_MANY_REQUESTS,
+    'Too many concurrent requests for this session; retry shortly',
+    {
+      headers: { 'retry-after': '1' },
+      id: idOf(messages),
+    },
+  );
+
+const draining = (messages: unknown) =>
+  httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.DRAINING, 'This worker is shutting down; retry to reach another', {
+    headers: { 'retry-after': '1', connection: 'close' },
+    id: idOf(messages),
+  });
+
+const sessionRequired = () =>
+  httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required');
+
+export async function serveSessionRequest(
+  factory: SessionFactory,
+  isDraining: () => boolean,
+  req: IncomingMessage,
+  res: ServerResponse,
+  scope: McpScope,
+  messages: unknown,
+): Promise<void> {
+  const { registry } = factory;
+  const sessionId = singleHeader(req, SESSION_HEADER);
+  if (sessionId !== undefined && sessionId !== '') {
+    const session = registry.get(sessionId);
+    if (!session || session.scope !== scopeKey(scope)) return sendRpcError(res, sessionNotFound());
+    if (req.method === 'POST') {
+      const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
+      if (problem) return sendRpcError(res, problem);
+    }
+    if (!registry.begin(session, res)) return sendRpcError(res, tooManyForSession(messages));
+    return session.handle(req, res, messages);
+  }
+  if (req.method === 'POST') {
+    const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
+    if (problem) return sendRpcError(res, problem);
+    if (!Array.isArray(messages) && isInitializeRequest(messages)) {
+      // A draining worker takes no new session: the client starts it elsewhere.
+      if (isDraining()) return sendRpcError(res, draining(messages));
+      return openSession(factory, req, res, scope, messages);
+    }
+  }
+  sendRpcError(res, sessionRequired());
+}
