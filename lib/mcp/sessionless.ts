@@ -124,7 +124,8 @@ export async function serveSessionless(
   } catch (error) {
     // As the SDK answers a handler that throws in a session: its code when it has one, else -32603.
     const code = error instanceof McpError ? sessionlessCode(error.code) : JsonRpcCodes.INTERNAL_ERROR;
-    const text = error instanceof Error ? error.message : 'Internal error';
+    // The SDK's McpError prefixes its message with "MCP error <code>: "; the code travels on its own.
+    const text = error instanceof Error ? error.message.replace(/^MCP error -?\d+: /, '') : 'Internal error';
     if (res.headersSent) return void res.end();
     sendJson(res, { jsonrpc: '2.0', id, error: { code, message: text } });
   }
