@@ -38,18 +38,21 @@ export const noMetrics: MetricsSink = {
 /** Per registry: each worker's count of owned sessions, read when the gauge is scraped. */
 const ownedSources = new WeakMap<object, Map<string, () => number>>();
 
-/**
- * Registers the metrics once per registry (several workers in one process, as in tests, share
- * them) and returns a sink labelled with this worker's id.
- */
-export function createMetrics(
-  owner: string,
-  options: MetricsOptions | undefined,
-  workerId: string,
-  ownedSessions: () => number,
-): MetricsSink {
-  if (options === undefined) return noMetrics;
-  const promClient = options?.promClient;
+type Counter = { inc(labels: Record<string, string>, value?: number): void };
+
+/** The counters, by name: help text and the label besides `worker`. */
+const COUNTERS = {
+  forwards_total: ['Requests forwarded to the worker that owns their session, by outcome', 'outcome'],
+  owner_lookups_total: [
+    "Lookups of a session's owner: owned (no lookup), hit (answered from memory), miss (a store round trip), unknown, error",
+    'result',
+  ],
+  hops_refused_total: ['Requests claiming to be internal hops that were refused, by reason', 'reason'],
+  sessions_ended_total: ['Sessions ended on their owner, by reason', 'reason'],
+  store_errors_total: ['Store operations that failed', 'operation'],
+} as const;
+
+function checkPromClient(owner: string, promClient: MetricsOptions['promClient'] | undefined): void {
   if (
     !promClient ||
     typeof promClient.Counter !== 'function' ||
@@ -63,20 +66,29 @@ export function createMetrics(
       "expected the prom-client module: metrics: { promClient: require('prom-client') } (or import * as promClient from 'prom-client').",
     );
   }
+}
+
+/**
+ * Registers the metrics once per registry (several workers in one process, as in tests, share
+ * them) and returns a sink labelled with this worker's id.
+ */
+export function createMetrics(
+  owner: string,
+  options: MetricsOptions | undefined,
+  workerId: string,
+  ownedSessions: () => number,
+): MetricsSink {
+  if (options === undefined) return noMetrics;
+  const { promClient } = options;
+  checkPromClient(owner, promClient);
   const registry = options.registry ?? promClient.register;
   const prefix = options.prefix ?? 'mcp_affinity_';
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(`${prefix}${name}`) as T | undefined) ?? make();
   const registers = [registry];
-  const forwards = get(
-    'forwards_total',
-    () =>
-      new promClient.Counter({
-        name: `${prefix}forwards_total`,
-        help: 'Requests forwarded to the worker that owns their session, by outcome',
-        labelNames: ['worker', 'outcome'],
-        registers,
-      }),
-  );
+  const counter = (name: keyof typeof COUNTERS): Counter => {
+    const [help, label] = COUNTERS[name];
+    return get(name, () => new promClient.Counter({ name: `${prefix}${name}`, help, labelNames: ['worker', label], registers }));
+  };
   const forwardSeconds = get(
     'forward_duration_seconds',
     () =>
@@ -85,46 +97,6 @@ export function createMetrics(
         help: "Time from sending a forward to the owner's response headers",
         labelNames: ['worker'],
         buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-        registers,
-      }),
-  );
-  const lookups = get(
-    'owner_lookups_total',
-    () =>
-      new promClient.Counter({
-        name: `${prefix}owner_lookups_total`,
-        help: "Lookups of a session's owner: owned (no lookup), hit (answered from memory), miss (a store round trip), unknown, error",
-        labelNames: ['worker', 'result'],
-        registers,
-      }),
-  );
-  const refused = get(
-    'hops_refused_total',
-    () =>
-      new promClient.Counter({
-        name: `${prefix}hops_refused_total`,
-        help: 'Requests claiming to be internal hops that were refused, by reason',
-        labelNames: ['worker', 'reason'],
-        registers,
-      }),
-  );
-  const ended = get(
-    'sessions_ended_total',
-    () =>
-      new promClient.Counter({
-        name: `${prefix}sessions_ended_total`,
-        help: 'Sessions ended on their owner, by reason',
-        labelNames: ['worker', 'reason'],
-        registers,
-      }),
-  );
-  const storeErrors = get(
-    'store_errors_total',
-    () =>
-      new promClient.Counter({
-        name: `${prefix}store_errors_total`,
-        help: 'Store operations that failed',
-        labelNames: ['worker', 'operation'],
         registers,
       }),
   );
@@ -147,6 +119,9 @@ export function createMetrics(
         },
       }),
   );
+  const [forwards, lookups, refused, ended, storeErrors] = (
+    ['forwards_total', 'owner_lookups_total', 'hops_refused_total', 'sessions_ended_total', 'store_errors_total'] as const
+  ).map(counter) as [Counter, Counter, Counter, Counter, Counter];
   return {
     forward: (outcome, seconds) => {
       forwards.inc({ worker: workerId, outcome });
