@@ -14,6 +14,7 @@
 // list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import express from 'express';
 import { mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
 import promClient from 'prom-client';
@@ -41,12 +42,14 @@ if (cluster.isPrimary) {
   // The embedded store's table of workers; with Redis, the workers share Redis instead.
   if (!REDIS_URL) setupClusterPrimary();
   let stopping = false;
+  let readyWorkers = 0;
   const fork = () => cluster.fork({ MCP_AFFINITY_SECRET: secret });
   for (let i = 0; i < WORKERS; i++) fork();
 
   // GET /metrics on any worker: the primary gathers every worker's metrics into one answer.
   const aggregator = new promClient.AggregatorRegistry();
   cluster.on('message', (worker, message) => {
+    if (message?.type === 'ready') readyWorkers++;
     if (message?.type === 'ready') console.log(`worker ${message.workerId} pid ${message.pid} ready on http://${HOST}:${PORT}`);
     if (message?.type === 'metrics-request') {
       aggregator.clusterMetrics().then(
@@ -57,7 +60,17 @@ if (cluster.isPrimary) {
   });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.values(cluster.workers).every((w) => w.isDead())) process.exit(0);
+      if (Object.values(cluster.workers).every((w) => w.isDead())) process.exit(process.exitCode ?? 0);
+      return;
+    }
+    if (code === 1 && readyWorkers === 0) {
+      // A worker that could not start (such as a port in use) before any became ready: the
+      // whole gateway cannot serve; say so and stop, rather than restart it forever.
+      console.error(`primary: worker pid ${worker.process.pid} could not start; stopping`);
+      stopping = true;
+      for (const other of Object.values(cluster.workers)) other.process.kill('SIGTERM');
+      process.exitCode = 1;
+      if (Object.values(cluster.workers).every((w) => w.isDead())) process.exit(1);
       return;
     }
     // Its sessions are already gone (they answer 404); a fresh worker takes its place.
@@ -135,12 +148,23 @@ if (cluster.isPrimary) {
   }
   app.use(mcp);
   await mcp.listen(app);
-  const server = app.listen(PORT, HOST, () => {
+  const server = http.createServer(app);
+  // A port that cannot be bound is fatal, with the reason: never "ready" on a port we do not hold.
+  server.once('error', async (error) => {
+    console.error(`worker ${mcp.worker.workerId}: cannot listen on ${HOST}:${PORT}: ${error.message}`);
+    await mcp.close();
+    await redis?.quit();
+    process.exit(1);
+  });
+  server.listen(PORT, HOST, () => {
     process.send?.({ type: 'ready', workerId: mcp.worker.workerId, pid: process.pid });
   });
-  // Graceful drain: stop taking connections (the primary sends new ones to other workers), refuse
-  // new sessions, keep serving this worker's sessions for the drain period, finish what is in
-  // flight, then end the sessions (their next request gets 404) and exit.
+  // Shutdown, in this order:
+  // 1. stop taking public connections (the primary sends new ones to other workers);
+  // 2. drain: refuse new sessions, serve this worker's sessions for the drain period, finish what
+  //    is in flight, then end the sessions and close the worker (listener, sockets, timers);
+  // 3. close what this process opened itself: the Redis client given to RedisStore;
+  // 4. exit.
   process.once('SIGTERM', async () => {
     server.close();
     await mcp.drain(Number(process.env.MCP_AFFINITY_DRAIN_MS ?? 5000));
