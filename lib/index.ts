@@ -48,6 +48,7 @@ export type {
   ServerScopeOptions,
   SessionAffinityOptions,
   SessionRecord,
+  SessionSnapshot,
   SessionStore,
   ToolDefinition,
   ToolInputSchema,

@@ -16,6 +16,7 @@ import { createMetrics, type MetricsSink } from './metrics.js';
 import { invalidOption } from './options/validations.js';
 import { resolveWorkerConfig, WORKER_OWNER, type WorkerConfig } from './options/worker-config.js';
 import { newSessionId, ownerOf } from './session-id.js';
+import { MovedSessions } from './sessions/moved-sessions.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { ClusterStore } from './stores/cluster-store.js';
 import { MemoryStore } from './stores/memory-store.js';
@@ -35,6 +36,8 @@ export class AffinityWorker implements GatewayWorker {
   readonly replayCache: ReplayCache;
   /** Sessions this worker owns. Serving them needs no store call. */
   readonly sessions: SessionRegistry;
+  /** Where sessions whose id names another worker live now (adopted after their owner left). */
+  readonly movedSessions = new MovedSessions();
 
   private readonly ownsStore: boolean;
   private readonly internal: InternalListener;
@@ -52,13 +55,14 @@ export class AffinityWorker implements GatewayWorker {
     this.admitsOrigin = resolveOriginPolicy(WORKER_OWNER, options.allowedHosts, options.allowedOrigins);
     this.ownsStore = config.store === undefined;
     this.store = config.store ?? (cluster.isWorker ? new ClusterStore() : new MemoryStore());
+    const continuity = resolveContinuity(config.sessionContinuity, this.store);
     this.logger = config.logger;
     this.metrics = createMetrics(WORKER_OWNER, options.metrics, this.workerId, () => this.sessions.size);
     this.admission = new Admission(config.maxConcurrentRequests);
     this.internal = new InternalListener(config.internal);
     this.replayCache = new ReplayCache(config.maxClockSkewMs);
     this.forwarder = new Forwarder({ ...config, workerId: this.workerId, metrics: this.metrics, store: this.store });
-    this.sessions = new SessionRegistry({ ...config, workerId: this.workerId, store: this.store, metrics: this.metrics });
+    this.sessions = new SessionRegistry({ ...config, continuity, workerId: this.workerId, store: this.store, metrics: this.metrics });
   }
 
   get exposeWorkerHeaders(): boolean {
@@ -155,9 +159,9 @@ export class AffinityWorker implements GatewayWorker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.store
-        .deregisterWorker(this.workerId)
-        .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`));
+      // With continuity the worker leaves but its sessions stay in the store, for others to adopt.
+      const leave = this.sessions.continuity ? this.store.retireWorker!(this.workerId) : this.store.deregisterWorker(this.workerId);
+      await leave.catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`));
       await this.sessions.close();
       await this.internal.close();
       this.forwarder.close();
@@ -175,6 +179,22 @@ export class AffinityWorker implements GatewayWorker {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Continuity is on when asked for, or by default when the store can do it. */
+function resolveContinuity(wanted: boolean | undefined, store: SessionStore): boolean {
+  const able = ['saveSession', 'adoptSession', 'retireWorker'].every(
+    (m) => typeof (store as unknown as Record<string, unknown>)[m] === 'function',
+  );
+  if (wanted === true && !able) {
+    throw invalidOption(
+      WORKER_OWNER,
+      'sessionContinuity',
+      wanted,
+      'the store has no saveSession(), adoptSession() and retireWorker(); use MemoryStore, or leave sessionContinuity unset.',
+    );
+  }
+  return wanted ?? able;
 }
 
 /** Creates the identity shared by the four middlewares of one process. */

@@ -14,6 +14,7 @@ import { isSessionless, type SessionlessDeps, serveSessionless } from '../mcp/se
 import { RPC_DISPATCH_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, invalidOption, requireObjectWith } from '../options/validations.js';
 import { startChangeFanOut } from '../sessions/change-fanout.js';
+import { resolveSession } from '../sessions/continuity.js';
 import type { SessionFactory } from '../sessions/open-session.js';
 import { serveSessionRequest } from '../sessions/serve-request.js';
 import type { Catalog, RpcDispatchOptions } from '../types.js';
@@ -86,6 +87,10 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     identity,
     jsonResponse: config.jsonResponse,
     eventStore: config.eventStore,
+    resolve: async (sessionId, known) => {
+      if (known?.workerId === workerId) return { kind: 'local', record: known };
+      return resolveSession(worker, sessionId);
+    },
   };
   const sessionless: SessionlessDeps = { core, workerId, serverInfo: config.serverInfo, instructions: config.instructions };
   worker.onClose(

@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, RequestHandler } from 'express';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
+import type { OwnerGone } from '../hop/forwarder.js';
 import { RECEIVED_BY_HEADER } from '../hop/hop-headers.js';
 import { DEFAULT_BODY_LIMIT, readRawBody } from '../http/body.js';
 import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from '../http/request-state.js';
@@ -18,6 +19,7 @@ import { isSessionless } from '../mcp/sessionless.js';
 import { SESSION_AFFINITY_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, positiveInteger } from '../options/validations.js';
 import { ownerOf } from '../session-id.js';
+import { resolveSession } from '../sessions/continuity.js';
 import type { SessionAffinityOptions, WorkerRecord } from '../types.js';
 import { type AffinityWorker, resolveWorkerOption } from '../worker.js';
 
@@ -53,9 +55,10 @@ function forward(
   res: ServerResponse,
   owner: WorkerRecord,
   sessionId: string,
+  onOwnerGone?: OwnerGone,
 ) {
   readRawBody(req, bodyLimit).then(
-    (body) => worker.forwarder.send(req, res, owner, sessionId, body),
+    (body) => worker.forwarder.send(req, res, owner, sessionId, body, onOwnerGone),
     (error: unknown) => {
       if (isHttpRpcError(error)) sendRpcError(res, error);
       else res.destroy();
@@ -65,7 +68,7 @@ function forward(
 
 /** Finds the owner's address and forwards, or answers 404 (owner unknown) or 503 (store down). */
 function route(worker: AffinityWorker, bodyLimit: number, req: IncomingMessage, res: ServerResponse, ownerId: string, sessionId: string) {
-  const { metrics, logger } = worker;
+  const { metrics } = worker;
   const to = (owner: WorkerRecord | undefined): void => {
     if (owner === undefined) sendRpcError(res, sessionNotFound());
     else forward(worker, bodyLimit, req, res, owner, sessionId);
@@ -76,12 +79,60 @@ function route(worker: AffinityWorker, bodyLimit: number, req: IncomingMessage, 
     return to(found);
   }
   metrics.lookup('miss');
-  found.then(to, (error: unknown) => {
-    metrics.lookup('error');
-    metrics.storeError('getWorker');
-    logger.error(`[express-mcp-affinity] store lookup for worker ${ownerId} failed: ${String(error)}`);
-    sendRpcError(res, routingUnavailable());
-  });
+  found.then(to, (error: unknown) => storeFailed(worker, res, `store lookup for worker ${ownerId}`, error));
+}
+
+function storeFailed(worker: AffinityWorker, res: ServerResponse, what: string, error: unknown): void {
+  worker.metrics.lookup('error');
+  worker.metrics.storeError('getWorker');
+  worker.logger.error(`[express-mcp-affinity] ${what} failed: ${String(error)}`);
+  sendRpcError(res, routingUnavailable());
+}
+
+/**
+ * With session continuity: the worker the id names (or the one the session moved to) when it is
+ * live, else the owner the session's record resolves to, adopting it here when nobody live owns
+ * it. A forward that finds the owner gone before delivering resolves once more.
+ */
+function routeLiving(
+  worker: AffinityWorker,
+  bodyLimit: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: NextFunction,
+  ownerId: string,
+  sessionId: string,
+) {
+  const { metrics } = worker;
+  const resolve = (unreachable: string | undefined, retried: boolean): void => {
+    resolveSession(worker, sessionId, unreachable).then(
+      (resolution) => {
+        if (resolution.kind === 'gone') return sendRpcError(res, sessionNotFound());
+        if (resolution.kind === 'local') {
+          requestState(req).sessionRecord = resolution.record;
+          return next();
+        }
+        forward(worker, bodyLimit, req, res, resolution.owner, sessionId, retried ? undefined : (gone) => resolve(gone, true));
+      },
+      (error: unknown) => storeFailed(worker, res, 'session lookup', error),
+    );
+  };
+  const target = worker.movedSessions.get(sessionId) ?? ownerId;
+  if (target === worker.workerId) return resolve(undefined, false);
+  const to = (owner: WorkerRecord | undefined): void => {
+    if (owner === undefined) return resolve(target, false);
+    forward(worker, bodyLimit, req, res, owner, sessionId, (gone) => {
+      worker.movedSessions.delete(sessionId);
+      resolve(gone, true);
+    });
+  };
+  const found = worker.store.getWorker(target);
+  if (!(found instanceof Promise)) {
+    metrics.lookup(found === undefined ? 'unknown' : 'hit');
+    return to(found);
+  }
+  metrics.lookup('miss');
+  found.then(to, (error: unknown) => storeFailed(worker, res, `store lookup for worker ${target}`, error));
 }
 
 export function sessionAffinity(options: SessionAffinityOptions): RequestHandler {
@@ -108,11 +159,15 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     const sessionId = singleHeader(req, SESSION_HEADER);
     if (sessionId === undefined || sessionId === '') return next();
     const ownerId = ownerOf(sessionId);
-    // Ours, or not an id any worker issued (rpcDispatch answers 404): serve here.
-    if (ownerId === undefined || ownerId === worker.workerId) {
-      if (ownerId !== undefined) worker.metrics.lookup('owned');
+    // Not an id any worker issued: rpcDispatch answers 404.
+    if (ownerId === undefined) return next();
+    // Awake or asleep here: served here, without a lookup.
+    if (worker.sessions.knows(sessionId)) {
+      worker.metrics.lookup('owned');
       return next();
     }
+    if (worker.sessions.continuity) return routeLiving(worker, bodyLimit, req, res, next, ownerId, sessionId);
+    if (ownerId === worker.workerId) return next();
     route(worker, bodyLimit, req, res, ownerId, sessionId);
   };
 }

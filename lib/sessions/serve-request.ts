@@ -5,11 +5,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
-import { SESSION_HEADER, singleHeader } from '../http/request-state.js';
+import { MISDIRECTED_HEADER } from '../hop/forwarder.js';
+import { requestState, SESSION_HEADER, singleHeader } from '../http/request-state.js';
 import { httpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
 import { checkMessages, idOf } from '../mcp/message-checks.js';
 import type { McpScope } from '../types.js';
-import { openSession, type SessionFactory, scopeKey } from './open-session.js';
+import { openSession, rebuildSession, type SessionFactory, scopeKey } from './open-session.js';
+import type { OwnedSession } from './owned-session.js';
 
 const tooManyForSession = (messages: unknown) =>
   httpRpcError(
@@ -32,6 +34,34 @@ const draining = (messages: unknown) =>
 const sessionRequired = () =>
   httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required');
 
+const misdirected = () => ({
+  ...httpRpcError(421, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_NOT_FOUND, 'Misdirected: this worker does not own the session'),
+  headers: { [MISDIRECTED_HEADER]: '1' },
+});
+
+/**
+ * A session that is not awake here, with continuity: asleep here, adopted here, or owned
+ * elsewhere. Rebuilt from its record when this worker owns it (one store lookup, unless
+ * `sessionAffinity` already made it); a hop for a session owned elsewhere is answered 421, so the
+ * sender finds the owner again. `undefined` (or an answer already sent) otherwise.
+ */
+async function wake(
+  factory: SessionFactory,
+  req: IncomingMessage,
+  res: ServerResponse,
+  scope: McpScope,
+  sessionId: string,
+): Promise<OwnedSession | undefined> {
+  const { registry } = factory;
+  const resolution = await factory.resolve(sessionId, requestState(req).sessionRecord);
+  if (resolution.kind === 'remote' && requestState(req).verifiedHop) {
+    sendRpcError(res, misdirected());
+    return undefined;
+  }
+  if (resolution.kind !== 'local' || resolution.record.scope !== scopeKey(scope)) return undefined;
+  return registry.wake(sessionId, () => rebuildSession(factory, resolution.record, scope));
+}
+
 export async function serveSessionRequest(
   factory: SessionFactory,
   isDraining: () => boolean,
@@ -43,7 +73,8 @@ export async function serveSessionRequest(
   const { registry } = factory;
   const sessionId = singleHeader(req, SESSION_HEADER);
   if (sessionId !== undefined && sessionId !== '') {
-    const session = registry.get(sessionId);
+    const session = registry.get(sessionId) ?? (registry.continuity ? await wake(factory, req, res, scope, sessionId) : undefined);
+    if (res.headersSent) return;
     if (!session || session.scope !== scopeKey(scope)) return sendRpcError(res, sessionNotFound());
     if (req.method === 'POST') {
       const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
@@ -58,7 +89,7 @@ export async function serveSessionRequest(
     if (!Array.isArray(messages) && isInitializeRequest(messages)) {
       // A draining worker takes no new session: the client starts it elsewhere.
       if (isDraining()) return sendRpcError(res, draining(messages));
-      return openSession(factory, req, res, scope, messages);
+      return openSession(factory, req, res, scope, messages as Parameters<typeof openSession>[4]);
     }
   }
   sendRpcError(res, sessionRequired());
