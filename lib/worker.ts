@@ -104,6 +104,9 @@ export class AffinityWorker implements GatewayWorker {
     this.draining ??= (async () => {
       this.logger.info(`[express-mcp-affinity] worker ${this.workerId} draining: ${this.sessions.size} sessions, ${periodMs} ms`);
       await this.wait(periodMs);
+      // With continuity, new requests of its sessions now go to other workers (421 / 503), so
+      // that the requests in flight can settle under traffic.
+      if (this.sessions.continuity) this.sessions.beginHandOff();
       // In-flight requests may finish, but not forever: a hung handler must not block shutdown.
       await Promise.race([this.admission.settled(), this.wait(this.config.forwardTimeoutMs)]);
       await this.close();
@@ -159,10 +162,16 @@ export class AffinityWorker implements GatewayWorker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      // With continuity the worker leaves but its sessions stay in the store, for others to adopt.
-      const leave = this.sessions.continuity ? this.store.retireWorker!(this.workerId) : this.store.deregisterWorker(this.workerId);
-      await leave.catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`));
-      await this.sessions.close();
+      const leaving = (error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`);
+      if (this.sessions.continuity) {
+        // Hand off first (hops for its sessions get 421 from now on), then leave the store: its
+        // sessions stay there, and peers adopt them, never while this worker still serves them.
+        await this.sessions.close();
+        await this.store.retireWorker!(this.workerId).catch(leaving);
+      } else {
+        await this.store.deregisterWorker(this.workerId).catch(leaving);
+        await this.sessions.close();
+      }
       await this.internal.close();
       this.forwarder.close();
       this.replayCache.close();

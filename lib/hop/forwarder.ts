@@ -20,6 +20,9 @@ const OWNER_GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EH
 /** Of those, the ones that prove the request never reached anybody: safe to send elsewhere. */
 const NOT_DELIVERED = new Set(['ECONNREFUSED', 'ENOENT']);
 
+/** Tries on pooled connections found closed before one of them (or a new one) carries the hop. */
+const MAX_STALE_SOCKETS = 4;
+
 /** The answer of a worker that received a hop for a session it does not own (any more). */
 export const MISDIRECTED_HEADER = 'mcp-affinity-misdirected';
 
@@ -162,8 +165,8 @@ export class Forwarder {
         // Not the owner (any more): nothing ran there; find the owner again.
         answer.resume();
         res.off('close', onClientClose);
-        this.deps.store.forgetWorker?.(owner.workerId);
-        return hop.onOwnerGone(undefined);
+        // It does not own the session: for this session, it is as good as unreachable.
+        return hop.onOwnerGone(owner.workerId);
       }
       this.relay(hop, answer);
     });
@@ -172,7 +175,10 @@ export class Forwarder {
       res.off('close', onClientClose);
       if (res.headersSent || res.destroyed) return void res.destroy();
       // A pooled connection the owner closed between requests: the request never reached it.
-      if (upstream.reusedSocket && error.code === 'ECONNRESET' && attempt === 0) return this.attempt(hop, 1);
+      // Several pooled connections may have gone at once (an owner that closed): a few tries.
+      if (upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && attempt < MAX_STALE_SOCKETS) {
+        return this.attempt(hop, attempt + 1);
+      }
       if (hop.onOwnerGone && error.code && NOT_DELIVERED.has(error.code)) {
         this.deps.metrics.forward('owner_gone', (performance.now() - hop.started) / 1000);
         this.deps.store.forgetWorker?.(owner.workerId);

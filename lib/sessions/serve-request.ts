@@ -34,10 +34,24 @@ const draining = (messages: unknown) =>
 const sessionRequired = () =>
   httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required');
 
+const handedOff = () =>
+  httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.DRAINING, 'This worker handed its sessions off; retry', {
+    headers: { 'retry-after': '1', connection: 'close' },
+  });
+
 const misdirected = () => ({
   ...httpRpcError(421, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_NOT_FOUND, 'Misdirected: this worker does not own the session'),
   headers: { [MISDIRECTED_HEADER]: '1' },
 });
+
+/**
+ * This worker hands its sessions off (the end of a drain): a hop's sender finds the new owner,
+ * a client retries and reaches another worker.
+ */
+function refuseHandedOff(req: IncomingMessage, res: ServerResponse): undefined {
+  sendRpcError(res, requestState(req).verifiedHop ? misdirected() : handedOff());
+  return undefined;
+}
 
 /**
  * A session that is not awake here, with continuity: asleep here, adopted here, or owned
@@ -73,7 +87,9 @@ export async function serveSessionRequest(
   const { registry } = factory;
   const sessionId = singleHeader(req, SESSION_HEADER);
   if (sessionId !== undefined && sessionId !== '') {
-    const session = registry.get(sessionId) ?? (registry.continuity ? await wake(factory, req, res, scope, sessionId) : undefined);
+    const session = registry.handedOff
+      ? refuseHandedOff(req, res)
+      : (registry.get(sessionId) ?? (registry.continuity ? await wake(factory, req, res, scope, sessionId) : undefined));
     if (res.headersSent) return;
     if (!session || session.scope !== scopeKey(scope)) return sendRpcError(res, sessionNotFound());
     if (req.method === 'POST') {

@@ -212,12 +212,17 @@ export class SessionRegistry {
     return expired;
   }
 
+  /** From now on no request of a session is served here (in-flight ones finish). */
+  beginHandOff(): void {
+    this.handedOff = true;
+  }
+
   /**
    * A drain's hand-off: this worker leaves the store but its sessions stay there, for the workers
    * that receive their next requests to adopt; the SDK objects here are dropped.
    */
   async handOff(): Promise<void> {
-    this.handedOff = true;
+    this.beginHandOff();
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     this.hibernated.clear();
