@@ -156,7 +156,14 @@ if (cluster.isPrimary) {
     await redis?.quit();
     process.exit(1);
   });
-  server.listen(PORT, HOST, () => {
+  // Each worker binds the public port itself (SO_REUSEPORT; the kernel spreads connections),
+  // rather than node:cluster's round robin through the primary, which can hand a connection to a
+  // worker that is dying and then hold it open forever. A dead worker's queue is reset instead, so
+  // every client gets an answer or a connection error. MCP_AFFINITY_REUSE_PORT=0 goes back.
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  // reusePort came in Node 22.12 (and 23.1).
+  const reusePort = process.env.MCP_AFFINITY_REUSE_PORT !== '0' && (major > 22 || (major === 22 && minor >= 12));
+  server.listen({ port: PORT, host: HOST, ...(reusePort ? { reusePort: true, exclusive: true } : {}) }, () => {
     process.send?.({ type: 'ready', workerId: mcp.worker.workerId, pid: process.pid });
   });
   // Shutdown, in this order:
