@@ -280,6 +280,14 @@ export interface SessionStore {
   /** Removes this worker but keeps its sessions, for other workers to adopt (a drain's hand-off). */
   retireWorker?(workerId: string): Promise<void>;
   /**
+   * This worker's membership lease, for a store whose membership lapses without heartbeats:
+   * `until` (ms since the epoch) the store surely counts it live, and how many times it `lapsed`
+   * (a heartbeat came after the lease had run out, as after a pause). After a lapse this worker
+   * checks each session's record before serving it again, and drops one adopted elsewhere
+   * meanwhile (fencing).
+   */
+  lease?(workerId: string): { readonly until: number; readonly lapses: number } | undefined;
+  /**
    * Called by the owner on every request of a session it serves, without waiting: a store with
    * idle expiry slides it here, throttled, and never delays the request.
    */

@@ -40,7 +40,8 @@ if (cluster.isPrimary) {
     );
   }
   // The embedded store's table of workers; with Redis, the workers share Redis instead.
-  if (!REDIS_URL) setupClusterPrimary();
+  // A worker silent past its heartbeat (paused, hung) counts as gone: its sessions are adopted.
+  if (!REDIS_URL) setupClusterPrimary({ onWorkerLost: (workerId) => console.log(`worker ${workerId} lost: no heartbeat`) });
   let stopping = false;
   let readyWorkers = 0;
   const fork = () => cluster.fork({ MCP_AFFINITY_SECRET: secret });

@@ -161,12 +161,21 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     const ownerId = ownerOf(sessionId);
     // Not an id any worker issued: rpcDispatch answers 404.
     if (ownerId === undefined) return next();
-    // Awake or asleep here: served here, without a lookup.
-    if (worker.sessions.knows(sessionId)) {
+    // Awake here, and this worker's lease held since: served here, without a lookup.
+    const awake = worker.sessions.get(sessionId);
+    if (awake && worker.sessions.trusted(awake, Date.now())) {
       worker.metrics.lookup('owned');
       return next();
     }
-    if (worker.sessions.continuity) return routeLiving(worker, bodyLimit, req, res, next, ownerId, sessionId);
+    if (worker.sessions.continuity) {
+      if (!awake) return routeLiving(worker, bodyLimit, req, res, next, ownerId, sessionId);
+      // The lease lapsed (a pause): ours still, or taken over meanwhile (then routed to its owner).
+      return void worker.sessions.verify(awake).then(
+        (ours) => (ours ? next() : routeLiving(worker, bodyLimit, req, res, next, ownerId, sessionId)),
+        (error: unknown) => storeFailed(worker, res, 'session check', error),
+      );
+    }
+    if (awake) return next();
     if (ownerId === worker.workerId) return next();
     route(worker, bodyLimit, req, res, ownerId, sessionId);
   };

@@ -34,6 +34,11 @@ const draining = (messages: unknown) =>
 const sessionRequired = () =>
   httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required');
 
+const storeUnavailable = () =>
+  httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.STORE_UNAVAILABLE, 'Session store unavailable; retry shortly', {
+    headers: { 'retry-after': '1' },
+  });
+
 const handedOff = () =>
   httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.DRAINING, 'This worker handed its sessions off; retry', {
     headers: { 'retry-after': '1', connection: 'close' },
@@ -50,6 +55,28 @@ const misdirected = () => ({
  */
 function refuseHandedOff(req: IncomingMessage, res: ServerResponse): undefined {
   sendRpcError(res, requestState(req).verifiedHop ? misdirected() : handedOff());
+  return undefined;
+}
+
+/**
+ * An awake session, unless this worker's lease lapsed since it last knew the session was its own
+ * (a pause) and the store says another worker took it meanwhile: then the copy here is dropped,
+ * and a hop's sender is told to find the owner (421).
+ */
+async function fenced(
+  factory: SessionFactory,
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: OwnedSession | undefined,
+): Promise<OwnedSession | undefined> {
+  if (!session || factory.registry.trusted(session, Date.now())) return session;
+  const ours = await factory.registry.verify(session).catch(() => {
+    // Cannot tell while the store is away: another worker may have taken it. Retry shortly.
+    sendRpcError(res, storeUnavailable());
+    return false;
+  });
+  if (ours) return session;
+  if (requestState(req).verifiedHop && !res.headersSent) sendRpcError(res, misdirected());
   return undefined;
 }
 
@@ -89,7 +116,8 @@ export async function serveSessionRequest(
   if (sessionId !== undefined && sessionId !== '') {
     const session = registry.handedOff
       ? refuseHandedOff(req, res)
-      : (registry.get(sessionId) ?? (registry.continuity ? await wake(factory, req, res, scope, sessionId) : undefined));
+      : ((await fenced(factory, req, res, registry.get(sessionId))) ??
+        (registry.continuity && !res.headersSent ? await wake(factory, req, res, scope, sessionId) : undefined));
     if (res.headersSent) return;
     if (!session || session.scope !== scopeKey(scope)) return sendRpcError(res, sessionNotFound());
     if (req.method === 'POST') {

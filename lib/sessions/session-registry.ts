@@ -31,6 +31,8 @@ export class SessionRegistry {
   private readonly sweeper: NodeJS.Timeout;
   /** Rebuilds in progress: concurrent requests of one waking session share one. */
   private readonly waking = new Map<string, Promise<OwnedSession>>();
+  /** The store lease's lapse count when each session was last known to be ours (fencing). */
+  private readonly verifiedAt = new WeakMap<OwnedSession, number>();
   /** Set by a drain's hand-off: sessions are no longer served here. */
   handedOff = false;
 
@@ -104,10 +106,40 @@ export class SessionRegistry {
     return waking;
   }
 
+  /**
+   * Whether the session may be served without asking the store: this worker's lease has not
+   * lapsed since the session was last known to be its own. Free: no store call.
+   */
+  trusted(session: OwnedSession, now: number): boolean {
+    // Without continuity no other worker ever takes a session: nothing to fence.
+    const lease = this.deps.continuity ? this.deps.store.lease?.(this.deps.workerId) : undefined;
+    if (!lease) return true;
+    return now <= lease.until && (this.verifiedAt.get(session) ?? 0) === lease.lapses;
+  }
+
+  /**
+   * After a lapse (a pause), checks the session's record: still this worker's at its epoch, it is
+   * trusted again; adopted elsewhere meanwhile, this stale copy is dropped (not released).
+   */
+  async verify(session: OwnedSession): Promise<boolean> {
+    const { store, workerId, logger } = this.deps;
+    const lapses = store.lease?.(workerId)?.lapses ?? 0;
+    const record = await store.getSession(session.id);
+    if (record?.workerId === workerId && (record.epoch ?? 0) === session.epoch) {
+      this.verifiedAt.set(session, lapses);
+      return true;
+    }
+    logger.warn(`[express-mcp-affinity] session ${session.id} was taken over while this worker was away; dropping its copy`);
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    await session.close();
+    return false;
+  }
+
   /** Makes an initialized (or rebuilt) session routable; beyond the bound, idle ones hibernate. */
   add(session: OwnedSession): void {
     this.hibernated.delete(session.id);
     this.sessions.set(session.id, session);
+    this.verifiedAt.set(session, this.deps.store.lease?.(this.deps.workerId)?.lapses ?? 0);
     if (this.deps.continuity && this.sessions.size > this.deps.maxSessionsPerWorker) this.hibernateLeastRecent(session);
   }
 

@@ -15,7 +15,8 @@ import type { GatewayEvent, SessionRecord, SessionStore, WorkerRecord } from '..
 const TAG = 'express-mcp-affinity';
 
 type ToPrimary =
-  | { tag: typeof TAG; type: 'register'; worker: WorkerRecord }
+  | { tag: typeof TAG; type: 'register'; worker: WorkerRecord; ttlMs: number }
+  | { tag: typeof TAG; type: 'beat'; worker: WorkerRecord; ttlMs: number }
   | { tag: typeof TAG; type: 'deregister'; workerId: string }
   | { tag: typeof TAG; type: 'claim'; requestId: number; record: SessionRecord }
   | { tag: typeof TAG; type: 'get-session'; requestId: number; sessionId: string }
@@ -41,6 +42,18 @@ export interface ClusterStoreOptions {
    * @default 5000
    */
   timeoutMs?: number;
+  /**
+   * How often this worker tells the primary it is alive, in milliseconds. The primary counts a
+   * worker that is silent for `heartbeatTtlMs` (a paused process) as gone, and its sessions as
+   * adoptable.
+   * @default 1000
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * Silence after which the primary counts this worker as gone, in milliseconds.
+   * @default 3 × heartbeatIntervalMs
+   */
+  heartbeatTtlMs?: number;
 }
 
 /** The worker side of the embedded cluster store. Create it in a cluster worker. */
@@ -52,6 +65,10 @@ export class ClusterStore implements SessionStore {
   private registering: { workerId: string; resolve: () => void; reject: (e: Error) => void } | undefined;
   private readonly onMessage = (message: unknown): void => this.receive(message);
   private readonly listeners = new Set<(event: GatewayEvent) => void>();
+  private readonly heartbeatIntervalMs: number;
+  private readonly heartbeatTtlMs: number;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private current: { workerId: string; until: number; lapses: number } | undefined;
 
   constructor(options: ClusterStoreOptions = {}) {
     if (!cluster.isWorker || typeof process.send !== 'function') {
@@ -60,7 +77,10 @@ export class ClusterStore implements SessionStore {
         'ClusterStore: created outside a node:cluster worker; use it only in workers (the default store does this for you), or pass `store: new MemoryStore()` for a single process.',
       );
     }
-    this.timeoutMs = options.timeoutMs ?? 5000;
+    checkOptionsObject('ClusterStore', options, ['timeoutMs', 'heartbeatIntervalMs', 'heartbeatTtlMs']);
+    this.timeoutMs = positiveInteger('ClusterStore', 'timeoutMs', options.timeoutMs, 5000);
+    this.heartbeatIntervalMs = positiveInteger('ClusterStore', 'heartbeatIntervalMs', options.heartbeatIntervalMs, 1000);
+    this.heartbeatTtlMs = positiveInteger('ClusterStore', 'heartbeatTtlMs', options.heartbeatTtlMs, 3 * this.heartbeatIntervalMs);
     process.on('message', this.onMessage);
   }
 
@@ -118,16 +138,45 @@ export class ClusterStore implements SessionStore {
           ),
         );
       }, this.timeoutMs);
+      const sentAt = Date.now();
       this.registering = {
         workerId: worker.workerId,
-        resolve: () => (clearTimeout(timer), resolve()),
+        resolve: () => (clearTimeout(timer), this.startHeartbeat(worker, sentAt), resolve()),
         reject: (e) => (clearTimeout(timer), reject(e)),
       };
-      this.send({ tag: TAG, type: 'register', worker });
+      this.send({ tag: TAG, type: 'register', worker, ttlMs: this.heartbeatTtlMs });
     });
   }
 
+  /** Beats until deregistered; each beat sent extends the lease (the primary hears it later, never earlier). */
+  private startHeartbeat(worker: WorkerRecord, sentAt: number): void {
+    this.stopHeartbeat();
+    const lease = { workerId: worker.workerId, until: sentAt + this.heartbeatTtlMs, lapses: 0 };
+    this.current = lease;
+    this.heartbeat = setInterval(() => {
+      if (!process.connected) return;
+      const at = Date.now();
+      // The lease ran out before this beat: the process was paused (the primary may have counted it gone).
+      if (at > lease.until) lease.lapses++;
+      this.send({ tag: TAG, type: 'beat', worker, ttlMs: this.heartbeatTtlMs });
+      lease.until = at + this.heartbeatTtlMs;
+    }, this.heartbeatIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    this.current = undefined;
+  }
+
+  /** This worker's lease with the primary (see `SessionStore.lease`). */
+  lease(workerId: string): { until: number; lapses: number } | undefined {
+    return this.current?.workerId === workerId ? this.current : undefined;
+  }
+
   async deregisterWorker(workerId: string): Promise<void> {
+    this.stopHeartbeat();
     this.members.delete(workerId);
     if (process.connected) this.send({ tag: TAG, type: 'deregister', workerId });
   }
@@ -161,6 +210,7 @@ export class ClusterStore implements SessionStore {
 
   /** Leaves the cluster but keeps this worker's sessions in the primary, for others to adopt. */
   async retireWorker(workerId: string): Promise<void> {
+    this.stopHeartbeat();
     this.members.delete(workerId);
     if (process.connected) this.send({ tag: TAG, type: 'retire', workerId });
   }
@@ -176,6 +226,7 @@ export class ClusterStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    this.stopHeartbeat();
     this.listeners.clear();
     process.off('message', this.onMessage);
     for (const { timer, reject } of this.pending.values()) {
@@ -204,11 +255,13 @@ export interface ClusterPrimaryOptions {
    * @default 1800000 (30 minutes)
    */
   orphanTtlMs?: number;
+  /** Called when a worker is counted as gone because its heartbeat stopped (it may come back). */
+  onWorkerLost?: (workerId: string) => void;
 }
 
 /** The primary's tables: live workers, and sessions (an exited owner's kept for adoption). */
 class PrimaryTable {
-  readonly members = new Map<string, { record: WorkerRecord; process: ClusterWorker }>();
+  readonly members = new Map<string, { record: WorkerRecord; process: ClusterWorker; lastBeat: number; ttlMs: number }>();
   readonly sessions = new Map<string, SessionRecord>();
   /** Sessions whose owner left, and since when (ms): adoptable until swept. */
   readonly orphans = new Map<string, number>();
@@ -252,6 +305,15 @@ class PrimaryTable {
     return adopted;
   }
 
+  /** Workers silent past their heartbeat TTL (paused, hung) leave; their sessions become adoptable. */
+  evictSilent(now: number, onLost: ((workerId: string) => void) | undefined): void {
+    for (const [workerId, member] of [...this.members]) {
+      if (now - member.lastBeat <= member.ttlMs) continue;
+      this.leave(workerId, true);
+      onLost?.(workerId);
+    }
+  }
+
   sweep(now: number, ttlMs: number): void {
     for (const [id, since] of this.orphans) {
       if (now - since < ttlMs) continue;
@@ -262,7 +324,7 @@ class PrimaryTable {
   }
 }
 
-function register(table: PrimaryTable, worker: ClusterWorker, record: WorkerRecord): void {
+function register(table: PrimaryTable, worker: ClusterWorker, record: WorkerRecord, ttlMs: number): void {
   const existing = table.members.get(record.workerId);
   if (existing && existing.process !== worker) {
     worker.send({
@@ -273,8 +335,15 @@ function register(table: PrimaryTable, worker: ClusterWorker, record: WorkerReco
     } satisfies ToWorker);
     return;
   }
-  table.members.set(record.workerId, { record, process: worker });
+  table.members.set(record.workerId, { record, process: worker, lastBeat: Date.now(), ttlMs });
   table.broadcast();
+}
+
+/** A beat keeps a member; from a worker that was evicted while silent, it joins again. */
+function beat(table: PrimaryTable, worker: ClusterWorker, record: WorkerRecord, ttlMs: number): void {
+  const member = table.members.get(record.workerId);
+  if (member?.process === worker) member.lastBeat = Date.now();
+  else if (!member) register(table, worker, record, ttlMs);
 }
 
 function claim(table: PrimaryTable, worker: ClusterWorker, record: SessionRecord): boolean {
@@ -290,7 +359,9 @@ function handle(table: PrimaryTable, worker: ClusterWorker, message: ToPrimary):
   const isMember = (workerId: string) => table.members.get(workerId)?.process === worker;
   switch (message.type) {
     case 'register':
-      return register(table, worker, message.worker);
+      return register(table, worker, message.worker, message.ttlMs ?? 3000);
+    case 'beat':
+      return beat(table, worker, message.worker, message.ttlMs);
     case 'deregister':
       if (isMember(message.workerId)) table.leave(message.workerId, false);
       return;
@@ -331,7 +402,7 @@ export function setupClusterPrimary(options: ClusterPrimaryOptions = {}): Cluste
       'setupClusterPrimary: called in a cluster worker; call it in the primary process, before cluster.fork().',
     );
   }
-  checkOptionsObject('setupClusterPrimary', options, ['orphanTtlMs']);
+  checkOptionsObject('setupClusterPrimary', options, ['orphanTtlMs', 'onWorkerLost']);
   const orphanTtlMs = positiveInteger('setupClusterPrimary', 'orphanTtlMs', options.orphanTtlMs, 30 * 60_000);
   const table = new PrimaryTable();
   const onMessage = (worker: ClusterWorker, message: unknown): void => {
@@ -342,6 +413,8 @@ export function setupClusterPrimary(options: ClusterPrimaryOptions = {}): Cluste
   };
   const sweeper = setInterval(() => table.sweep(Date.now(), orphanTtlMs), Math.min(60_000, orphanTtlMs));
   sweeper.unref();
+  const evictor = setInterval(() => table.evictSilent(Date.now(), options.onWorkerLost), 250);
+  evictor.unref();
   cluster.on('message', onMessage);
   cluster.on('exit', onExit);
   // 'disconnect' comes before 'exit' when the IPC channel closes first; forget as early as we can.
@@ -351,6 +424,7 @@ export function setupClusterPrimary(options: ClusterPrimaryOptions = {}): Cluste
     sessionCount: () => table.sessions.size,
     close: () => {
       clearInterval(sweeper);
+      clearInterval(evictor);
       cluster.off('message', onMessage);
       cluster.off('exit', onExit);
       cluster.off('disconnect', onExit);

@@ -219,6 +219,8 @@ export class RedisStore implements SessionStore {
   /** Worker ids Redis did not know, and when it said so. */
   private readonly unknownWorkers = new Map<string, number>();
   private readonly heartbeats = new Map<string, NodeJS.Timeout>();
+  /** Per registered worker: until when its membership surely lasts (ms since the epoch). */
+  private readonly leases = new Map<string, { until: number; lapses: number }>();
   private readonly counters: RedisStoreStats = { roundTrips: 0, workerCacheHits: 0, workerCacheMisses: 0 };
 
   constructor(options: RedisStoreOptions) {
@@ -337,6 +339,7 @@ export class RedisStore implements SessionStore {
     this.unknownWorkers.delete(worker.workerId);
     const key = this.workerKey(worker.workerId);
     const value = JSON.stringify(worker);
+    const sentAt = Date.now();
     const created = await this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs, 'NX'));
     if (created !== 'OK') {
       const existing = await this.call(() => this.client.get(key));
@@ -347,15 +350,30 @@ export class RedisStore implements SessionStore {
         );
       }
     }
+    const lease = { until: sentAt + this.heartbeatTtlMs, lapses: 0 };
+    this.leases.set(worker.workerId, lease);
     clearInterval(this.heartbeats.get(worker.workerId));
     const beat = setInterval(() => {
+      const at = Date.now();
+      // The lease ran out before this beat (the process was paused, or Redis was away).
+      if (at > lease.until) lease.lapses++;
       // SET, not PEXPIRE: after a Redis restart this re-creates the membership.
-      this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs)).catch((error: unknown) =>
-        this.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
+      this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs)).then(
+        () => void (lease.until = Math.max(lease.until, at + this.heartbeatTtlMs)),
+        (error: unknown) => this.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
       );
     }, this.heartbeatIntervalMs);
     beat.unref();
     this.heartbeats.set(worker.workerId, beat);
+  }
+
+  /**
+   * Until when Redis surely counts this worker live (the time a heartbeat Redis acknowledged was
+   * sent, plus its TTL), and how often it lapsed: past it (a worker paused, or cut off from Redis)
+   * its sessions may have been adopted elsewhere.
+   */
+  lease(workerId: string): { until: number; lapses: number } | undefined {
+    return this.leases.get(workerId);
   }
 
   async deregisterWorker(workerId: string): Promise<void> {
