@@ -391,6 +391,12 @@ export interface AffinityWorkerOptions {
    */
   maxConcurrentPerSession?: number;
   /**
+   * GET streams this worker serves or forwards at once (they stay open by design); beyond, 503
+   * with `Retry-After`.
+   * @default 10000
+   */
+  maxOpenStreams?: number;
+  /**
    * Sessions outlive their owner: when it dies, drains or its host disappears, the next request is
    * served by another worker, which rebuilds the session from its store record (same id, scope,
    * protocol version, client capabilities and info, log level, subscriptions). `false` restores
@@ -456,6 +462,13 @@ export interface BodyLimitOptions {
    * @default 1048576 (1 MiB)
    */
   bodyLimit?: number;
+  /**
+   * Longest wait for a request's body, in milliseconds; then 408. A request counts against
+   * `maxConcurrentRequests` only once its body is in, so a client that sends headers and no body
+   * holds no slot.
+   * @default 10000
+   */
+  bodyTimeoutMs?: number;
 }
 
 /** Options of `sessionAffinity()`. */

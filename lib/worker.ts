@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import type { RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Forwarder } from './hop/forwarder.js';
 import { ReplayCache } from './hop/replay-cache.js';
 import { Admission } from './http/admission.js';
@@ -32,6 +32,8 @@ export class AffinityWorker implements GatewayWorker {
   /** Whether a request's Host and Origin may reach this gateway. */
   readonly admitsOrigin: OriginCheck;
   readonly admission: Admission;
+  /** Open GET streams, bounded on their own. */
+  readonly streams: Admission;
   readonly forwarder: Forwarder;
   readonly replayCache: ReplayCache;
   /** Sessions this worker owns. Serving them needs no store call. */
@@ -59,6 +61,7 @@ export class AffinityWorker implements GatewayWorker {
     this.logger = config.logger;
     this.metrics = createMetrics(WORKER_OWNER, options.metrics, this.workerId, () => this.sessions.size);
     this.admission = new Admission(config.maxConcurrentRequests);
+    this.streams = new Admission(config.maxOpenStreams);
     this.internal = new InternalListener(config.internal);
     this.replayCache = new ReplayCache(config.maxClockSkewMs);
     this.forwarder = new Forwarder({ ...config, workerId: this.workerId, metrics: this.metrics, store: this.store });
@@ -76,6 +79,14 @@ export class AffinityWorker implements GatewayWorker {
   /** Counts a request until its response closes; `false` when at `maxConcurrentRequests`. */
   admitRequest(res: ServerResponse): boolean {
     return this.admission.admit(res);
+  }
+
+  /**
+   * Counts a request this worker serves or forwards, once its body is in: a GET (a stream, open
+   * for long) against `maxOpenStreams`, anything else against `maxConcurrentRequests`.
+   */
+  admit(req: IncomingMessage, res: ServerResponse): boolean {
+    return req.method === 'GET' ? this.streams.admit(res) : this.admission.admit(res);
   }
 
   /** Requests being served or forwarded now (streams excluded). */

@@ -12,7 +12,7 @@ import type { NextFunction, RequestHandler } from 'express';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import type { OwnerGone } from '../hop/forwarder.js';
 import { RECEIVED_BY_HEADER } from '../hop/hop-headers.js';
-import { DEFAULT_BODY_LIMIT, readRawBody } from '../http/body.js';
+import { type BodyLimits, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS, readRawBody } from '../http/body.js';
 import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from '../http/request-state.js';
 import { httpRpcError, isHttpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
 import { isSessionless } from '../mcp/sessionless.js';
@@ -25,13 +25,24 @@ import { type AffinityWorker, resolveWorkerOption } from '../worker.js';
 
 const OWNER = 'sessionAffinity';
 
-export function resolveBodyLimit(owner: string, value: unknown): number {
-  return positiveInteger(owner, 'bodyLimit', value, DEFAULT_BODY_LIMIT);
+export function resolveBodyLimits(owner: string, options: { bodyLimit?: unknown; bodyTimeoutMs?: unknown }): BodyLimits {
+  return {
+    bodyLimit: positiveInteger(owner, 'bodyLimit', options.bodyLimit, DEFAULT_BODY_LIMIT),
+    bodyTimeoutMs: positiveInteger(owner, 'bodyTimeoutMs', options.bodyTimeoutMs, DEFAULT_BODY_TIMEOUT_MS),
+  };
 }
 
-const atCapacity = () =>
+export const atCapacity = () =>
   httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.TOO_MANY_REQUESTS, 'This worker is at capacity; retry shortly', {
     headers: { 'retry-after': '1' },
+  });
+
+const declaresBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+const unexpectedBody = (method: string) =>
+  httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.UNEXPECTED_BODY, `Bad Request: a ${method} to an MCP endpoint has no body`, {
+    headers: { connection: 'close' },
   });
 
 const routingUnavailable = () =>
@@ -50,15 +61,20 @@ const forbiddenOrigin = (what: 'host' | 'origin') =>
 /** Reads the body (never parsed here) and hands the request to the forwarder. */
 function forward(
   worker: AffinityWorker,
-  bodyLimit: number,
+  limits: BodyLimits,
   req: IncomingMessage,
   res: ServerResponse,
   owner: WorkerRecord,
   sessionId: string,
   onOwnerGone?: OwnerGone,
 ) {
-  readRawBody(req, bodyLimit).then(
-    (body) => worker.forwarder.send(req, res, owner, sessionId, body, onOwnerGone),
+  readRawBody(req, limits).then(
+    (body) => {
+      // Counted once the body is in (a client that sends nothing holds no slot), here only: the
+      // owner does not count the hop again.
+      if (!worker.admit(req, res)) return sendRpcError(res, atCapacity());
+      worker.forwarder.send(req, res, owner, sessionId, body, onOwnerGone);
+    },
     (error: unknown) => {
       if (isHttpRpcError(error)) sendRpcError(res, error);
       else res.destroy();
@@ -67,11 +83,11 @@ function forward(
 }
 
 /** Finds the owner's address and forwards, or answers 404 (owner unknown) or 503 (store down). */
-function route(worker: AffinityWorker, bodyLimit: number, req: IncomingMessage, res: ServerResponse, ownerId: string, sessionId: string) {
+function route(worker: AffinityWorker, limits: BodyLimits, req: IncomingMessage, res: ServerResponse, ownerId: string, sessionId: string) {
   const { metrics } = worker;
   const to = (owner: WorkerRecord | undefined): void => {
     if (owner === undefined) sendRpcError(res, sessionNotFound());
-    else forward(worker, bodyLimit, req, res, owner, sessionId);
+    else forward(worker, limits, req, res, owner, sessionId);
   };
   const found = worker.store.getWorker(ownerId);
   if (!(found instanceof Promise)) {
@@ -96,7 +112,7 @@ function storeFailed(worker: AffinityWorker, res: ServerResponse, what: string, 
  */
 function routeLiving(
   worker: AffinityWorker,
-  bodyLimit: number,
+  limits: BodyLimits,
   req: IncomingMessage,
   res: ServerResponse,
   next: NextFunction,
@@ -112,7 +128,7 @@ function routeLiving(
           requestState(req).sessionRecord = resolution.record;
           return next();
         }
-        forward(worker, bodyLimit, req, res, resolution.owner, sessionId, retried ? undefined : (gone) => resolve(gone, true));
+        forward(worker, limits, req, res, resolution.owner, sessionId, retried ? undefined : (gone) => resolve(gone, true));
       },
       (error: unknown) => storeFailed(worker, res, 'session lookup', error),
     );
@@ -121,7 +137,7 @@ function routeLiving(
   if (target === worker.workerId) return resolve(undefined, false);
   const to = (owner: WorkerRecord | undefined): void => {
     if (owner === undefined) return resolve(target, false);
-    forward(worker, bodyLimit, req, res, owner, sessionId, (gone) => {
+    forward(worker, limits, req, res, owner, sessionId, (gone) => {
       worker.movedSessions.delete(sessionId);
       resolve(gone, true);
     });
@@ -138,7 +154,7 @@ function routeLiving(
 export function sessionAffinity(options: SessionAffinityOptions): RequestHandler {
   checkOptionsObject(OWNER, options, SESSION_AFFINITY_OPTION_NAMES);
   const worker = resolveWorkerOption(OWNER, options.worker);
-  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+  const limits = resolveBodyLimits(OWNER, options);
 
   return function sessionAffinityMiddleware(req, res, next: NextFunction): void {
     // Once per request, even when a front (`mcp.front(app)`) already ran it before Express.
@@ -146,8 +162,8 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     if (state.routed) return next();
     state.routed = true;
     if (worker.exposeWorkerHeaders) res.setHeader(RECEIVED_BY_HEADER, worker.workerId);
-    // Bounded work per worker; GET streams stay open by design and are bounded per session.
-    if (req.method !== 'GET' && !worker.admitRequest(res)) return sendRpcError(res, atCapacity());
+    // An MCP GET or DELETE has no body: one declared is refused before a byte of it is read.
+    if ((req.method === 'GET' || req.method === 'DELETE') && declaresBody(req)) return sendRpcError(res, unexpectedBody(req.method));
     // A hop (or a forgery of one) is never forwarded again; internalForwardGuard judges it. Its
     // Host and Origin were checked by the worker that received it.
     if (claimsInternal(req)) return next();
@@ -168,15 +184,15 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
       return next();
     }
     if (worker.sessions.continuity) {
-      if (!awake) return routeLiving(worker, bodyLimit, req, res, next, ownerId, sessionId);
+      if (!awake) return routeLiving(worker, limits, req, res, next, ownerId, sessionId);
       // The lease lapsed (a pause): ours still, or taken over meanwhile (then routed to its owner).
       return void worker.sessions.verify(awake).then(
-        (ours) => (ours ? next() : routeLiving(worker, bodyLimit, req, res, next, ownerId, sessionId)),
+        (ours) => (ours ? next() : routeLiving(worker, limits, req, res, next, ownerId, sessionId)),
         (error: unknown) => storeFailed(worker, res, 'session check', error),
       );
     }
     if (awake) return next();
     if (ownerId === worker.workerId) return next();
-    route(worker, bodyLimit, req, res, ownerId, sessionId);
+    route(worker, limits, req, res, ownerId, sessionId);
   };
 }

@@ -33,6 +33,7 @@ export const WORKER_OPTION_NAMES = names<AffinityWorkerOptions>()([
   'maxSessionsPerWorker',
   'maxConcurrentRequests',
   'maxConcurrentPerSession',
+  'maxOpenStreams',
   'exposeWorkerHeaders',
   'logger',
   'metrics',
@@ -41,9 +42,9 @@ export const WORKER_OPTION_NAMES = names<AffinityWorkerOptions>()([
   'allowedOrigins',
 ]);
 
-export const SESSION_AFFINITY_OPTION_NAMES = names<SessionAffinityOptions>()(['worker', 'bodyLimit']);
-export const GUARD_OPTION_NAMES = names<InternalForwardGuardOptions>()(['worker', 'bodyLimit']);
-export const SERVER_SCOPE_OPTION_NAMES = names<ServerScopeOptions>()(['catalog', 'serverIdPattern', 'bodyLimit']);
+export const SESSION_AFFINITY_OPTION_NAMES = names<SessionAffinityOptions>()(['worker', 'bodyLimit', 'bodyTimeoutMs']);
+export const GUARD_OPTION_NAMES = names<InternalForwardGuardOptions>()(['worker', 'bodyLimit', 'bodyTimeoutMs']);
+export const SERVER_SCOPE_OPTION_NAMES = names<ServerScopeOptions>()(['catalog', 'serverIdPattern', 'bodyLimit', 'bodyTimeoutMs']);
 export const RPC_DISPATCH_OPTION_NAMES = names<RpcDispatchOptions>()([
   'worker',
   'catalog',
@@ -57,6 +58,7 @@ export const MCP_AFFINITY_OPTION_NAMES = names<McpAffinityOptions>()([
   ...(WORKER_OPTION_NAMES as readonly (keyof AffinityWorkerOptions)[]),
   'catalog',
   'bodyLimit',
+  'bodyTimeoutMs',
   'serverIdPattern',
   'serverInfo',
   'instructions',

@@ -27,6 +27,7 @@ export interface WorkerConfig {
   readonly sessionIdleTimeoutMs: number;
   readonly maxConcurrentRequests: number;
   readonly maxConcurrentPerSession: number;
+  readonly maxOpenStreams: number;
   /** `undefined` means "when the store can"; resolved by the worker once the store is known. */
   readonly sessionContinuity: boolean | undefined;
   readonly hibernateAfterMs: number;
@@ -157,6 +158,7 @@ export function resolveWorkerConfig(options: AffinityWorkerOptions): WorkerConfi
     sessionIdleTimeoutMs: positiveInteger(WORKER_OWNER, 'sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, 30 * 60_000),
     maxConcurrentRequests: positiveInteger(WORKER_OWNER, 'maxConcurrentRequests', options.maxConcurrentRequests, 1024),
     maxConcurrentPerSession: positiveInteger(WORKER_OWNER, 'maxConcurrentPerSession', options.maxConcurrentPerSession, 32),
+    maxOpenStreams: positiveInteger(WORKER_OWNER, 'maxOpenStreams', options.maxOpenStreams, 10_000),
     sessionContinuity: options.sessionContinuity,
     hibernateAfterMs: positiveInteger(WORKER_OWNER, 'hibernateAfterMs', options.hibernateAfterMs, 5 * 60_000),
     maxSessionsPerWorker: positiveInteger(WORKER_OWNER, 'maxSessionsPerWorker', options.maxSessionsPerWorker, defaultMaxSessions()),

@@ -13,8 +13,10 @@ import { handleWithTransport } from './web-transport.js';
 export class OwnedSession {
   /** When a request of this session last started or ended (ms since the epoch). */
   lastActivity = Date.now();
-  /** Requests being served now, open streams included: a busy session never idles out. */
+  /** Calls being served now, open streams included: a busy session never idles out. */
   active = 0;
+  /** The JSON-RPC ids of the requests in flight. */
+  readonly inFlight = new Set<string | number>();
 
   constructor(
     readonly id: string,

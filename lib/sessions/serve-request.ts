@@ -31,6 +31,25 @@ const draining = (messages: unknown) =>
     id: idOf(messages),
   });
 
+const duplicateId = (messages: unknown) =>
+  httpRpcError(
+    400,
+    JsonRpcCodes.INVALID_REQUEST,
+    ErrorCodes.INVALID_REQUEST,
+    'Invalid Request: a request with this id is already in flight in this session',
+    { id: idOf(messages) },
+  );
+
+/** The ids of the requests (not notifications or responses) in a body. */
+function requestIds(messages: unknown): Array<string | number> {
+  const ids: Array<string | number> = [];
+  for (const m of Array.isArray(messages) ? messages : [messages]) {
+    const id = idOf(m);
+    if (id !== null && typeof (m as { method?: unknown }).method === 'string') ids.push(id);
+  }
+  return ids;
+}
+
 const sessionRequired = () =>
   httpRpcError(400, JsonRpcCodes.SERVER_ERROR, ErrorCodes.SESSION_REQUIRED, 'Bad Request: Mcp-Session-Id header is required');
 
@@ -121,10 +140,13 @@ export async function serveSessionRequest(
     if (res.headersSent) return;
     if (!session || session.scope !== scopeKey(scope)) return sendRpcError(res, sessionNotFound());
     if (req.method === 'POST') {
-      const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version'));
+      // Without the header, the version negotiated at initialize applies (not 2025-03-26's batches).
+      const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version') ?? session.init.protocolVersion);
       if (problem) return sendRpcError(res, problem);
     }
-    if (!registry.begin(session, res)) return sendRpcError(res, tooManyForSession(messages));
+    const admitted = registry.begin(session, res, req.method === 'POST' ? requestIds(messages) : []);
+    if (admitted === 'busy') return sendRpcError(res, tooManyForSession(messages));
+    if (admitted === 'duplicate') return sendRpcError(res, duplicateId(messages));
     return session.handle(req, res, messages);
   }
   if (req.method === 'POST') {

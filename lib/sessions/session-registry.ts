@@ -200,18 +200,24 @@ export class SessionRegistry {
 
   /**
    * Counts a request of the session until its response closes (a stream for as long as it is
-   * open). `false`, counting nothing, when the session is at `maxConcurrentPerSession`.
+   * open), as many calls as it carries (a batch counts each). `'busy'` when that would pass
+   * `maxConcurrentPerSession`; `'duplicate'` when a JSON-RPC id it carries is already in flight in
+   * the session (its answer could never be told apart). Counts nothing then.
    */
-  begin(session: OwnedSession, res: ServerResponse): boolean {
-    if (session.active >= this.deps.maxConcurrentPerSession) return false;
-    session.active++;
+  begin(session: OwnedSession, res: ServerResponse, ids: ReadonlyArray<string | number> = []): 'ok' | 'busy' | 'duplicate' {
+    const calls = Math.max(1, ids.length);
+    if (session.active + calls > this.deps.maxConcurrentPerSession) return 'busy';
+    if (ids.some((id, i) => session.inFlight.has(id) || ids.indexOf(id) !== i)) return 'duplicate';
+    session.active += calls;
+    for (const id of ids) session.inFlight.add(id);
     session.lastActivity = Date.now();
     res.once('close', () => {
-      session.active--;
+      session.active -= calls;
+      for (const id of ids) session.inFlight.delete(id);
       session.lastActivity = Date.now();
     });
     this.deps.store.touchSession?.(session.id, this.deps.workerId, session.scope);
-    return true;
+    return 'ok';
   }
 
   /**
