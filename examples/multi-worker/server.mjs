@@ -9,6 +9,10 @@
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3000 npm start
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3001 npm start
 //
+// Sessions outlive their worker: a killed or drained worker's sessions are adopted by another
+// (MCP_AFFINITY_DRAIN_MS: the drain period on SIGTERM; MCP_AFFINITY_HIBERNATE_MS: idle sessions
+// drop their SDK objects after this long and are rebuilt on their next request).
+//
 // DNS rebinding protection: MCP requests whose Host header names anything other than localhost,
 // 127.0.0.1, [::1] or HOST get 403. MCP_ALLOWED_HOSTS (comma-separated hostnames) replaces that
 // list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
@@ -118,6 +122,8 @@ if (cluster.isPrimary) {
     metrics: { promClient },
     // Clients such as the MCP inspector never send DELETE: idle sessions end by themselves.
     sessionIdleTimeoutMs: Number(process.env.MCP_AFFINITY_IDLE_MS ?? 30 * 60_000),
+    // Idle sessions drop their SDK objects and keep only their store record (continuity).
+    hibernateAfterMs: Number(process.env.MCP_AFFINITY_HIBERNATE_MS ?? 5 * 60_000),
     // Names the receiving and executing workers in response headers, for the demo.
     exposeWorkerHeaders: true,
     logger: { info: () => {}, warn: console.warn, error: console.error },
