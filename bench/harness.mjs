@@ -155,7 +155,7 @@ export function post(port, body, headers, { agent = oneShotAgent } = {}) {
 }
 
 /** initialize + notifications/initialized on `port`; returns the session id. */
-export async function openSession(port) {
+export async function openSession(port, options = {}) {
   const init = await post(
     port,
     {
@@ -165,10 +165,11 @@ export async function openSession(port) {
       params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
     },
     mcpHeaders(),
+    options,
   );
   const sessionId = init.headers['mcp-session-id'];
   if (init.status !== 200 || !sessionId) throw new Error(`initialize on port ${port} failed: ${init.status} ${init.body}`);
-  const done = await post(port, { jsonrpc: '2.0', method: 'notifications/initialized' }, mcpHeaders(sessionId));
+  const done = await post(port, { jsonrpc: '2.0', method: 'notifications/initialized' }, mcpHeaders(sessionId), options);
   if (done.status !== 202) throw new Error(`notifications/initialized failed: ${done.status} ${done.body}`);
   return sessionId;
 }

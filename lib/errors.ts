@@ -13,12 +13,18 @@ export const ErrorCodes = {
   INVALID_PARAMS: 'ERR_MCP_AFFINITY_INVALID_PARAMS',
   /** The Content-Type was not application/json (415). */
   UNSUPPORTED_MEDIA_TYPE: 'ERR_MCP_AFFINITY_UNSUPPORTED_MEDIA_TYPE',
+  /** The body did not arrive within `bodyTimeoutMs` (408). */
+  BODY_TIMEOUT: 'ERR_MCP_AFFINITY_BODY_TIMEOUT',
   /** The body was larger than `bodyLimit` (413). */
   BODY_TOO_LARGE: 'ERR_MCP_AFFINITY_BODY_TOO_LARGE',
   /** The session id is unknown, ended, bound to another endpoint, or its owner is gone (404). */
   SESSION_NOT_FOUND: 'ERR_MCP_AFFINITY_SESSION_NOT_FOUND',
   /** A 2025-era request other than initialize came without a session id (400). */
   SESSION_REQUIRED: 'ERR_MCP_AFFINITY_SESSION_REQUIRED',
+  /** A path shaped like an MCP endpoint that is not one, such as `/mcp.json` (404). */
+  NOT_FOUND: 'ERR_MCP_AFFINITY_NOT_FOUND',
+  /** A GET or DELETE that declares a body (400): MCP's have none, and it is never read. */
+  UNEXPECTED_BODY: 'ERR_MCP_AFFINITY_UNEXPECTED_BODY',
   /** The path names a virtual server that does not exist or whose id is not allowed (404). */
   UNKNOWN_SERVER: 'ERR_MCP_AFFINITY_UNKNOWN_SERVER',
   /** A request claimed to be an internal hop without a valid, fresh, unreplayed signature (403). */

@@ -61,21 +61,27 @@ function hopsOnly(router: Router): RequestListener {
   return app;
 }
 
+const SERVERS_SHAPED = /\/servers(?:\/|%2f).*mcp/i;
+const MCP_SHAPED = /(?:^|\/)mcp(?:$|[/.;?]|%2f)/i;
+const noSuchEndpoint = () =>
+  httpRpcError(404, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.NOT_FOUND, 'Not found: no MCP endpoint at this path');
+
 /** The endpoints the router serves. */
 export const MCP_PATHS = ['/mcp', '/servers/:serverId/mcp'];
 
 export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
   checkOptionsObject('mcpAffinity', options, MCP_AFFINITY_OPTION_NAMES);
-  const { catalog, bodyLimit, serverIdPattern, serverInfo, instructions, jsonResponse, eventStore, ...workerOptions } = options;
+  const { catalog, bodyLimit, bodyTimeoutMs, serverIdPattern, serverInfo, instructions, jsonResponse, eventStore, ...workerOptions } =
+    options;
   const worker = new AffinityWorker(workerOptions);
   let chain: RequestHandler[];
   try {
     // serverScope comes after the affinity branch: a request served here and a request forwarded
     // here by a peer both pass through it, so no path can skip the scoping step.
     chain = [
-      sessionAffinity({ worker, bodyLimit }),
-      internalForwardGuard({ worker, bodyLimit }),
-      serverScope({ catalog, serverIdPattern, bodyLimit }),
+      sessionAffinity({ worker, bodyLimit, bodyTimeoutMs }),
+      internalForwardGuard({ worker, bodyLimit, bodyTimeoutMs }),
+      serverScope({ catalog, serverIdPattern, bodyLimit, bodyTimeoutMs }),
       rpcDispatch({ worker, catalog, serverInfo, instructions, jsonResponse, eventStore }),
     ];
   } catch (error) {
@@ -88,6 +94,13 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
   // `/servers//mcp`, `/servers/a/b/mcp`, `/servers/mcp`: never fall through to anything unscoped.
   router.all(/^\/servers\/(?:.*\/)?mcp\/?$/i, function unknownServerPath(_req, res) {
     sendRpcError(res, unknownServer());
+  });
+  // Shaped like an MCP endpoint without being one (`/servers/alpha/mcp//`, `/servers/alpha%2fmcp`,
+  // `/mcp.json`, `/x/../mcp`): a JSON-RPC 404, never Express's HTML page.
+  router.use(function mcpShapedPath(req, res, next) {
+    if (SERVERS_SHAPED.test(req.url)) return sendRpcError(res, unknownServer());
+    if (MCP_SHAPED.test(req.url)) return sendRpcError(res, noSuchEndpoint());
+    next();
   });
   const errorHandler: ErrorRequestHandler = function mcpAffinityErrorHandler(error, req, res, next) {
     if (res.headersSent) return next(error);

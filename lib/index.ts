@@ -10,7 +10,13 @@ export { rpcDispatch } from './middleware/rpc-dispatch.js';
 export { serverScope } from './middleware/server-scope.js';
 export { sessionAffinity } from './middleware/session-affinity.js';
 export { DEFAULT_SERVER_ID_PATTERN } from './server-id.js';
-export { type ClusterPrimary, ClusterStore, type ClusterStoreOptions, setupClusterPrimary } from './stores/cluster-store.js';
+export {
+  type ClusterPrimary,
+  type ClusterPrimaryOptions,
+  ClusterStore,
+  type ClusterStoreOptions,
+  setupClusterPrimary,
+} from './stores/cluster-store.js';
 export {
   type EventStoreOptions,
   MemoryEventStore,
@@ -48,6 +54,7 @@ export type {
   ServerScopeOptions,
   SessionAffinityOptions,
   SessionRecord,
+  SessionSnapshot,
   SessionStore,
   ToolDefinition,
   ToolInputSchema,

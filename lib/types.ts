@@ -218,9 +218,27 @@ export interface GatewayEvent {
 /** Who owns a session, and which endpoint it was initialized on. */
 export interface SessionRecord {
   readonly sessionId: string;
+  /** The session's owner now (the id names the worker that created it, which may be gone). */
   readonly workerId: string;
   /** `'*'` for the unscoped `/mcp` endpoint, otherwise the virtual server id. */
   readonly scope: string;
+  /** Raised by one on every change of owner: a fence against an owner that lost the session. @default 0 */
+  readonly epoch?: number;
+  /** What another worker needs to rebuild the session (session continuity). */
+  readonly snapshot?: SessionSnapshot;
+}
+
+/**
+ * What a session's rebuild needs, kept in its store record: written at `initialize` and when the
+ * log level or the subscriptions change, never on the hot path of ordinary calls.
+ */
+export interface SessionSnapshot {
+  /** The params of the client's `initialize` request: protocol version, capabilities, client info. */
+  readonly init: { readonly protocolVersion: string; readonly capabilities: object; readonly clientInfo: object };
+  /** The level the client asked for with `logging/setLevel`. */
+  readonly logLevel?: string;
+  /** The resource URIs the client subscribed to. */
+  readonly subscriptions?: readonly string[];
 }
 
 /**
@@ -246,6 +264,29 @@ export interface SessionStore {
   getSession(sessionId: string): SessionRecord | undefined | Promise<SessionRecord | undefined>;
   /** Forgets the session when `workerId` owns it; otherwise does nothing. */
   releaseSession(sessionId: string, workerId: string): Promise<void>;
+  /**
+   * Replaces the session's snapshot, only when `record.workerId` owns it at `record.epoch`
+   * (fenced); resolves whether it did. Needed for session continuity.
+   */
+  saveSession?(record: SessionRecord): Promise<boolean>;
+  /**
+   * Takes over a session whose owner is gone, atomically: of several workers racing, one wins.
+   * The owner is gone when it is no longer a live worker of the store, or when it is `unreachable`
+   * (the caller found nobody listening at its address). Resolves the record as it stands after
+   * the attempt: owned by `workerId` with the epoch raised when it won, by the live owner
+   * otherwise; `undefined` when there is no such session. Needed for session continuity.
+   */
+  adoptSession?(sessionId: string, workerId: string, unreachable?: string): Promise<SessionRecord | undefined>;
+  /** Removes this worker but keeps its sessions, for other workers to adopt (a drain's hand-off). */
+  retireWorker?(workerId: string): Promise<void>;
+  /**
+   * This worker's membership lease, for a store whose membership lapses without heartbeats:
+   * `until` (ms since the epoch) the store surely counts it live, and how many times it `lapsed`
+   * (a heartbeat came after the lease had run out, as after a pause). After a lapse this worker
+   * checks each session's record before serving it again, and drops one adopted elsewhere
+   * meanwhile (fencing).
+   */
+  lease?(workerId: string): { readonly until: number; readonly lapses: number } | undefined;
   /**
    * Called by the owner on every request of a session it serves, without waiting: a store with
    * idle expiry slides it here, throttled, and never delays the request.
@@ -350,6 +391,33 @@ export interface AffinityWorkerOptions {
    */
   maxConcurrentPerSession?: number;
   /**
+   * GET streams this worker serves or forwards at once (they stay open by design); beyond, 503
+   * with `Retry-After`.
+   * @default 10000
+   */
+  maxOpenStreams?: number;
+  /**
+   * Sessions outlive their owner: when it dies, drains or its host disappears, the next request is
+   * served by another worker, which rebuilds the session from its store record (same id, scope,
+   * protocol version, client capabilities and info, log level, subscriptions). `false` restores
+   * the old behaviour: a session ends with its owner (404).
+   * @default true when the store can (it has `saveSession` and `adoptSession`)
+   */
+  sessionContinuity?: boolean;
+  /**
+   * A session with no request and no open stream for this long hibernates: its SDK objects are
+   * dropped and only its store record remains; the next request rebuilds it. In milliseconds.
+   * Needs session continuity.
+   * @default 300000 (5 minutes)
+   */
+  hibernateAfterMs?: number;
+  /**
+   * Sessions kept awake (with their SDK objects) per worker; beyond, the least recently used idle
+   * ones hibernate. Never a refusal. Needs session continuity.
+   * @default the heap limit / 256 KiB (about 16,000 with a 4 GiB heap)
+   */
+  maxSessionsPerWorker?: number;
+  /**
    * Adds `mcp-affinity-received-by`, `mcp-affinity-served-by` and `mcp-affinity-forwarded`
    * response headers, which name workers: useful in demos and tests, off in production.
    * @default false
@@ -394,6 +462,13 @@ export interface BodyLimitOptions {
    * @default 1048576 (1 MiB)
    */
   bodyLimit?: number;
+  /**
+   * Longest wait for a request's body, in milliseconds; then 408. A request counts against
+   * `maxConcurrentRequests` only once its body is in, so a client that sends headers and no body
+   * holds no slot.
+   * @default 10000
+   */
+  bodyTimeoutMs?: number;
 }
 
 /** Options of `sessionAffinity()`. */

@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import type { RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Forwarder } from './hop/forwarder.js';
 import { ReplayCache } from './hop/replay-cache.js';
 import { Admission } from './http/admission.js';
@@ -16,6 +16,7 @@ import { createMetrics, type MetricsSink } from './metrics.js';
 import { invalidOption } from './options/validations.js';
 import { resolveWorkerConfig, WORKER_OWNER, type WorkerConfig } from './options/worker-config.js';
 import { newSessionId, ownerOf } from './session-id.js';
+import { MovedSessions } from './sessions/moved-sessions.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { ClusterStore } from './stores/cluster-store.js';
 import { MemoryStore } from './stores/memory-store.js';
@@ -31,10 +32,14 @@ export class AffinityWorker implements GatewayWorker {
   /** Whether a request's Host and Origin may reach this gateway. */
   readonly admitsOrigin: OriginCheck;
   readonly admission: Admission;
+  /** Open GET streams, bounded on their own. */
+  readonly streams: Admission;
   readonly forwarder: Forwarder;
   readonly replayCache: ReplayCache;
   /** Sessions this worker owns. Serving them needs no store call. */
   readonly sessions: SessionRegistry;
+  /** Where sessions whose id names another worker live now (adopted after their owner left). */
+  readonly movedSessions = new MovedSessions();
 
   private readonly ownsStore: boolean;
   private readonly internal: InternalListener;
@@ -52,13 +57,15 @@ export class AffinityWorker implements GatewayWorker {
     this.admitsOrigin = resolveOriginPolicy(WORKER_OWNER, options.allowedHosts, options.allowedOrigins);
     this.ownsStore = config.store === undefined;
     this.store = config.store ?? (cluster.isWorker ? new ClusterStore() : new MemoryStore());
+    const continuity = resolveContinuity(config.sessionContinuity, this.store);
     this.logger = config.logger;
     this.metrics = createMetrics(WORKER_OWNER, options.metrics, this.workerId, () => this.sessions.size);
     this.admission = new Admission(config.maxConcurrentRequests);
+    this.streams = new Admission(config.maxOpenStreams);
     this.internal = new InternalListener(config.internal);
     this.replayCache = new ReplayCache(config.maxClockSkewMs);
     this.forwarder = new Forwarder({ ...config, workerId: this.workerId, metrics: this.metrics, store: this.store });
-    this.sessions = new SessionRegistry({ ...config, workerId: this.workerId, store: this.store, metrics: this.metrics });
+    this.sessions = new SessionRegistry({ ...config, continuity, workerId: this.workerId, store: this.store, metrics: this.metrics });
   }
 
   get exposeWorkerHeaders(): boolean {
@@ -72,6 +79,14 @@ export class AffinityWorker implements GatewayWorker {
   /** Counts a request until its response closes; `false` when at `maxConcurrentRequests`. */
   admitRequest(res: ServerResponse): boolean {
     return this.admission.admit(res);
+  }
+
+  /**
+   * Counts a request this worker serves or forwards, once its body is in: a GET (a stream, open
+   * for long) against `maxOpenStreams`, anything else against `maxConcurrentRequests`.
+   */
+  admit(req: IncomingMessage, res: ServerResponse): boolean {
+    return req.method === 'GET' ? this.streams.admit(res) : this.admission.admit(res);
   }
 
   /** Requests being served or forwarded now (streams excluded). */
@@ -100,6 +115,9 @@ export class AffinityWorker implements GatewayWorker {
     this.draining ??= (async () => {
       this.logger.info(`[express-mcp-affinity] worker ${this.workerId} draining: ${this.sessions.size} sessions, ${periodMs} ms`);
       await this.wait(periodMs);
+      // With continuity, new requests of its sessions now go to other workers (421 / 503), so
+      // that the requests in flight can settle under traffic.
+      if (this.sessions.continuity) this.sessions.beginHandOff();
       // In-flight requests may finish, but not forever: a hung handler must not block shutdown.
       await Promise.race([this.admission.settled(), this.wait(this.config.forwardTimeoutMs)]);
       await this.close();
@@ -155,10 +173,16 @@ export class AffinityWorker implements GatewayWorker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.store
-        .deregisterWorker(this.workerId)
-        .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`));
-      await this.sessions.close();
+      const leaving = (error: unknown) => this.logger.warn(`[express-mcp-affinity] deregister failed: ${String(error)}`);
+      if (this.sessions.continuity) {
+        // Hand off first (hops for its sessions get 421 from now on), then leave the store: its
+        // sessions stay there, and peers adopt them, never while this worker still serves them.
+        await this.sessions.close();
+        await this.store.retireWorker!(this.workerId).catch(leaving);
+      } else {
+        await this.store.deregisterWorker(this.workerId).catch(leaving);
+        await this.sessions.close();
+      }
       await this.internal.close();
       this.forwarder.close();
       this.replayCache.close();
@@ -175,6 +199,22 @@ export class AffinityWorker implements GatewayWorker {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Continuity is on when asked for, or by default when the store can do it. */
+function resolveContinuity(wanted: boolean | undefined, store: SessionStore): boolean {
+  const able = ['saveSession', 'adoptSession', 'retireWorker'].every(
+    (m) => typeof (store as unknown as Record<string, unknown>)[m] === 'function',
+  );
+  if (wanted === true && !able) {
+    throw invalidOption(
+      WORKER_OWNER,
+      'sessionContinuity',
+      wanted,
+      'the store has no saveSession(), adoptSession() and retireWorker(); use MemoryStore, or leave sessionContinuity unset.',
+    );
+  }
+  return wanted ?? able;
 }
 
 /** Creates the identity shared by the four middlewares of one process. */

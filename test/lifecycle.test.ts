@@ -172,8 +172,9 @@ describe('lifecycle', () => {
   });
 
   test('drain: new sessions refused at once, sessions served through the period, no request cut off, then 404', async () => {
-    const a = await start();
-    const b = await start();
+    // Without continuity a drained worker's sessions end (with it, they are handed off: continuity tests).
+    const a = await start({ sessionContinuity: false });
+    const b = await start({ sessionContinuity: false });
     const session = await openSession(`${a.url}/servers/gamma/mcp`);
     const gate = newGate();
     const inFlight = slowCall(b.url, session, 1);
@@ -209,8 +210,8 @@ describe('lifecycle', () => {
   });
 
   test('an owner that dies mid-stream: the stream ends with a JSON-RPC error, the next request gets 404', async () => {
-    const a = await start();
-    const b = await start();
+    const a = await start({ sessionContinuity: false });
+    const b = await start({ sessionContinuity: false });
     const session = await openSession(`${a.url}/servers/gamma/mcp`);
     newGate();
     const call = slowCall(b.url, session, 7);

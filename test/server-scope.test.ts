@@ -87,7 +87,7 @@ describe('parseScopedBody', () => {
   /** A server that runs parseScopedBody(req, limit, scope) and answers what it resolved or rejected with. */
   async function start(limit: number, scope: McpScope): Promise<void> {
     ({ server, url } = await listen((req, res) => {
-      parseScopedBody(req, limit, scope).then(
+      parseScopedBody(req, { bodyLimit: limit, bodyTimeoutMs: 10_000 }, scope).then(
         (messages) => {
           res.setHeader('content-type', 'application/json');
           res.end(JSON.stringify({ ok: true, messages }));

@@ -47,9 +47,10 @@ describe('sessionAffinity on RedisStore', () => {
     const prefix = uniquePrefix('hot-path');
     const catalog = testCatalog();
     // No heartbeat during a test: every Redis command counted below comes from request handling.
-    a = await startGateway({ store: new RedisStore({ client, prefix, heartbeatIntervalMs: 60_000 }), catalog });
+    // Affinity alone: a session ends with its owner (continuity on Redis: test/e2e/multi-host-redis).
+    a = await startGateway({ store: new RedisStore({ client, prefix, heartbeatIntervalMs: 60_000 }), catalog, sessionContinuity: false });
     storeB = new RedisStore({ client, prefix, heartbeatIntervalMs: 60_000, workerCacheMs: 60_000 });
-    b = await startGateway({ store: storeB, catalog });
+    b = await startGateway({ store: storeB, catalog, sessionContinuity: false });
   });
 
   afterEach(async () => {
@@ -99,7 +100,7 @@ describe('sessionAffinity on RedisStore', () => {
 
   test('the session’s record holds its owner and endpoint, and DELETE through a peer removes it', async () => {
     const sessionId = await openSession(`${a.url}/servers/beta/mcp`);
-    expect(await storeB.getSession(sessionId)).toEqual({ sessionId, workerId: a.workerId, scope: 'beta' });
+    expect(await storeB.getSession(sessionId)).toMatchObject({ sessionId, workerId: a.workerId, scope: 'beta', epoch: 0 });
     const del = await rawRequest(`${b.url}/servers/beta/mcp`, {
       method: 'DELETE',
       headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },

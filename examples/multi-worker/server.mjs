@@ -9,6 +9,10 @@
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3000 npm start
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3001 npm start
 //
+// Sessions outlive their worker: a killed or drained worker's sessions are adopted by another
+// (MCP_AFFINITY_DRAIN_MS: the drain period on SIGTERM; MCP_AFFINITY_HIBERNATE_MS: idle sessions
+// drop their SDK objects after this long and are rebuilt on their next request).
+//
 // DNS rebinding protection: MCP requests whose Host header names anything other than localhost,
 // 127.0.0.1, [::1] or HOST get 403. MCP_ALLOWED_HOSTS (comma-separated hostnames) replaces that
 // list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
@@ -40,7 +44,8 @@ if (cluster.isPrimary) {
     );
   }
   // The embedded store's table of workers; with Redis, the workers share Redis instead.
-  if (!REDIS_URL) setupClusterPrimary();
+  // A worker silent past its heartbeat (paused, hung) counts as gone: its sessions are adopted.
+  if (!REDIS_URL) setupClusterPrimary({ onWorkerLost: (workerId) => console.log(`worker ${workerId} lost: no heartbeat`) });
   let stopping = false;
   let readyWorkers = 0;
   const fork = () => cluster.fork({ MCP_AFFINITY_SECRET: secret });
@@ -117,6 +122,8 @@ if (cluster.isPrimary) {
     metrics: { promClient },
     // Clients such as the MCP inspector never send DELETE: idle sessions end by themselves.
     sessionIdleTimeoutMs: Number(process.env.MCP_AFFINITY_IDLE_MS ?? 30 * 60_000),
+    // Idle sessions drop their SDK objects and keep only their store record (continuity).
+    hibernateAfterMs: Number(process.env.MCP_AFFINITY_HIBERNATE_MS ?? 5 * 60_000),
     // Names the receiving and executing workers in response headers, for the demo.
     exposeWorkerHeaders: true,
     logger: { info: () => {}, warn: console.warn, error: console.error },
@@ -156,7 +163,14 @@ if (cluster.isPrimary) {
     await redis?.quit();
     process.exit(1);
   });
-  server.listen(PORT, HOST, () => {
+  // Each worker binds the public port itself (SO_REUSEPORT; the kernel spreads connections),
+  // rather than node:cluster's round robin through the primary, which can hand a connection to a
+  // worker that is dying and then hold it open forever. A dead worker's queue is reset instead, so
+  // every client gets an answer or a connection error. MCP_AFFINITY_REUSE_PORT=0 goes back.
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  // reusePort came in Node 22.12 (and 23.1).
+  const reusePort = process.env.MCP_AFFINITY_REUSE_PORT !== '0' && (major > 22 || (major === 22 && minor >= 12));
+  server.listen({ port: PORT, host: HOST, ...(reusePort ? { reusePort: true, exclusive: true } : {}) }, () => {
     process.send?.({ type: 'ready', workerId: mcp.worker.workerId, pid: process.pid });
   });
   // Shutdown, in this order:

@@ -17,6 +17,20 @@ import { childTraceparent, hopTracestate } from './trace.js';
 
 /** Errors that mean nobody listens at the owner's address any more: its process is gone. */
 const OWNER_GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH']);
+/** Of those, the ones that prove the request never reached anybody: safe to send elsewhere. */
+const NOT_DELIVERED = new Set(['ECONNREFUSED', 'ENOENT']);
+
+/** Tries on pooled connections found closed before one of them (or a new one) carries the hop. */
+const MAX_STALE_SOCKETS = 4;
+
+/** The answer of a worker that received a hop for a session it does not own (any more). */
+export const MISDIRECTED_HEADER = 'mcp-affinity-misdirected';
+
+/**
+ * Called, instead of answering, when the owner is gone before the request reached it, or the
+ * worker answered that the session is not its own: the caller finds the owner again.
+ */
+export type OwnerGone = (unreachable: string | undefined) => void;
 
 export interface ForwarderDeps {
   readonly workerId: string;
@@ -85,6 +99,7 @@ interface Hop {
   readonly url: string;
   readonly method: string;
   readonly started: number;
+  readonly onOwnerGone: OwnerGone | undefined;
 }
 
 export class Forwarder {
@@ -94,9 +109,9 @@ export class Forwarder {
   constructor(private readonly deps: ForwarderDeps) {}
 
   /** Forwards the request (whose body was read into `body`) to `owner`, once. */
-  send(req: IncomingMessage, res: ServerResponse, owner: WorkerRecord, sessionId: string, body: Buffer): void {
+  send(req: IncomingMessage, res: ServerResponse, owner: WorkerRecord, sessionId: string, body: Buffer, onOwnerGone?: OwnerGone): void {
     const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-    this.attempt({ req, res, owner, sessionId, body, url, method: req.method ?? 'GET', started: performance.now() }, 0);
+    this.attempt({ req, res, owner, sessionId, body, url, method: req.method ?? 'GET', started: performance.now(), onOwnerGone }, 0);
   }
 
   private headers(hop: Hop): http.OutgoingHttpHeaders {
@@ -146,6 +161,13 @@ export class Forwarder {
     res.on('close', onClientClose);
     upstream.on('response', (answer) => {
       clearTimeout(timer);
+      if (answer.statusCode === 421 && answer.headers[MISDIRECTED_HEADER] !== undefined && hop.onOwnerGone) {
+        // Not the owner (any more): nothing ran there; find the owner again.
+        answer.resume();
+        res.off('close', onClientClose);
+        // It does not own the session: for this session, it is as good as unreachable.
+        return hop.onOwnerGone(owner.workerId);
+      }
       this.relay(hop, answer);
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
@@ -153,7 +175,15 @@ export class Forwarder {
       res.off('close', onClientClose);
       if (res.headersSent || res.destroyed) return void res.destroy();
       // A pooled connection the owner closed between requests: the request never reached it.
-      if (upstream.reusedSocket && error.code === 'ECONNRESET' && attempt === 0) return this.attempt(hop, 1);
+      // Several pooled connections may have gone at once (an owner that closed): a few tries.
+      if (upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && attempt < MAX_STALE_SOCKETS) {
+        return this.attempt(hop, attempt + 1);
+      }
+      if (hop.onOwnerGone && error.code && NOT_DELIVERED.has(error.code)) {
+        this.deps.metrics.forward('owner_gone', (performance.now() - hop.started) / 1000);
+        this.deps.store.forgetWorker?.(owner.workerId);
+        return hop.onOwnerGone(owner.workerId);
+      }
       this.fail(hop, error);
     });
     upstream.end(hop.body);
@@ -226,6 +256,18 @@ export class Forwarder {
       return sendRpcError(
         res,
         httpRpcError(504, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_TIMEOUT, 'The session owner did not answer in time'),
+      );
+    }
+    if (error.code && OWNER_GONE.has(error.code) && hop.onOwnerGone) {
+      // The session lives on (continuity), but this request may have reached the dead owner:
+      // not safe to send again; the client's retry finds the session's new owner.
+      store.forgetWorker?.(owner.workerId);
+      metrics.forward('owner_gone', seconds);
+      return sendRpcError(
+        res,
+        httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.FORWARD_FAILED, 'The session owner went away; retry', {
+          headers: { 'retry-after': '1' },
+        }),
       );
     }
     if (error.code && OWNER_GONE.has(error.code)) {

@@ -5,6 +5,25 @@ import { requestState } from './request-state.js';
 import { type HttpRpcError, httpRpcError } from './rpc-error.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+
+/** How much of a body is read, and for how long. */
+export interface BodyLimits {
+  readonly bodyLimit: number;
+  readonly bodyTimeoutMs: number;
+}
+
+function tooSlow(timeoutMs: number): HttpRpcError {
+  return httpRpcError(
+    408,
+    JsonRpcCodes.INVALID_REQUEST,
+    ErrorCodes.BODY_TIMEOUT,
+    `Request timeout: the body did not arrive within ${timeoutMs} ms`,
+    {
+      headers: { connection: 'close' },
+    },
+  );
+}
 
 function tooLarge(limit: number): HttpRpcError {
   return httpRpcError(413, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.BODY_TOO_LARGE, `Payload too large: the body exceeds ${limit} bytes`, {
@@ -18,7 +37,8 @@ type BodyParsedRequest = IncomingMessage & { body?: unknown; _body?: boolean };
  * The request body's bytes, read once (the first reader's limit applies) and cached. A body an
  * earlier `express.json()` consumed is re-serialized, which loses nothing JSON can express.
  */
-export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readRawBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  const { bodyLimit: limit, bodyTimeoutMs } = limits;
   const state = requestState(req);
   if (state.rawBody) return Promise.resolve(state.rawBody);
   const parsed = req as BodyParsedRequest;
@@ -41,7 +61,13 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A client that declares a body and never sends it must not hold the request (and its slot).
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(tooSlow(bodyTimeoutMs));
+    }, bodyTimeoutMs);
     const cleanup = (): void => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

@@ -3,7 +3,7 @@
  * symbol, so nothing a client sends can set it.
  */
 import type { IncomingMessage } from 'node:http';
-import type { McpScope } from '../types.js';
+import type { McpScope, SessionRecord } from '../types.js';
 
 const kState = Symbol.for('express-mcp-affinity.request-state');
 
@@ -18,6 +18,8 @@ export interface RequestState {
   claimsInternal?: boolean;
   /** Set by `sessionAffinity` once it routed the request (it runs once per request). */
   routed?: boolean;
+  /** Set by `sessionAffinity` when the session's record says this worker owns it (continuity). */
+  sessionRecord?: SessionRecord;
   /** Set by `internalForwardGuard` once a hop's signature checked out. */
   verifiedHop?: { sourceWorkerId: string };
 }

@@ -35,6 +35,18 @@ type Message = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unk
 const refusal = (status: number, rpcCode: number, code: HttpRpcError['code'], message: string, id: string | number | null = null) =>
   httpRpcError(status, rpcCode, code, message, { id });
 
+/**
+ * A header value as sent: plain, or `=?base64?<base64 of the UTF-8 bytes>?=` for values a header
+ * cannot carry as they are. Compared with the body only once decoded.
+ */
+export function decodeHeaderValue(value: string | undefined): string | undefined {
+  const encoded = value === undefined ? null : /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/i.exec(value.trim());
+  return encoded ? Buffer.from(encoded[1]!, 'base64').toString('utf8') : value;
+}
+
+/** Methods of the session era that 2026-07-28 removed: unknown there (404, -32601). */
+const REMOVED_METHODS = new Set(['ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
+
 /** The name a method's `Mcp-Name` header must repeat, from the body. */
 function namedInBody(method: string, params: Record<string, unknown>): unknown {
   if (method === 'tools/call' || method === 'prompts/get') return params.name;
@@ -65,7 +77,7 @@ function check(req: IncomingMessage, messages: unknown): HttpRpcError | undefine
     return refusal(400, JsonRpcCodes.HEADER_MISMATCH, ErrorCodes.INVALID_REQUEST, 'Bad Request: Mcp-Method does not match the body', id);
   }
   const named = namedInBody(message.method, params);
-  if (named !== undefined && singleHeader(req, 'mcp-name') !== named) {
+  if (named !== undefined && decodeHeaderValue(singleHeader(req, 'mcp-name')) !== named) {
     return refusal(400, JsonRpcCodes.HEADER_MISMATCH, ErrorCodes.INVALID_REQUEST, 'Bad Request: Mcp-Name does not match the body', id);
   }
   return undefined;
@@ -111,7 +123,7 @@ export async function serveSessionless(
   const rawParams = (typeof message.params === 'object' && message.params !== null ? message.params : {}) as Record<string, unknown>;
   const noMeta = metaRefusal(rawParams, id);
   if (noMeta) return sendRpcError(res, noMeta);
-  if (message.method !== 'server/discover' && !deps.core.serves(message.method)) {
+  if (REMOVED_METHODS.has(message.method) || (message.method !== 'server/discover' && !deps.core.serves(message.method))) {
     return sendRpcError(
       res,
       refusal(404, JsonRpcCodes.METHOD_NOT_FOUND, ErrorCodes.INVALID_REQUEST, `Method not found: ${message.method}`, id),
@@ -135,7 +147,12 @@ export async function serveSessionless(
 const sessionlessCode = (code: number): number => (code === JsonRpcCodes.RESOURCE_NOT_FOUND ? JsonRpcCodes.INVALID_PARAMS : code);
 
 /** Results of this era carry `resultType`, and the list methods say how long they may be cached. */
-const LIST_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
+const CACHED_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list', 'resources/read']);
+/**
+ * Not cached, and private to the client: a gateway's lists change at run time (tools added,
+ * upstreams coming and going) and will differ per principal once authorization filters them.
+ */
+const CACHE_HINTS = { ttlMs: 0, cacheScope: 'private' } as const;
 
 async function answer(
   _req: IncomingMessage,
@@ -151,6 +168,7 @@ async function answer(
       capabilities: SESSIONLESS_CAPABILITIES,
       ...(deps.instructions === undefined ? {} : { instructions: deps.instructions }),
       resultType: 'complete',
+      ...CACHE_HINTS,
       _meta: { 'io.modelcontextprotocol/serverInfo': deps.serverInfo },
     };
   }
@@ -174,7 +192,5 @@ async function answer(
         era: SESSIONLESS_VERSION,
       }),
   });
-  return LIST_METHODS.has(method)
-    ? { ...result, resultType: 'complete', ttlMs: 0, cacheScope: 'private' }
-    : { ...result, resultType: 'complete' };
+  return CACHED_METHODS.has(method) ? { ...result, resultType: 'complete', ...CACHE_HINTS } : { ...result, resultType: 'complete' };
 }

@@ -18,7 +18,7 @@ import { GUARD_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject } from '../options/validations.js';
 import type { InternalForwardGuardOptions } from '../types.js';
 import { resolveWorkerOption } from '../worker.js';
-import { resolveBodyLimit } from './session-affinity.js';
+import { resolveBodyLimits } from './session-affinity.js';
 
 const OWNER = 'internalForwardGuard';
 
@@ -31,7 +31,7 @@ function countRawHeader(req: IncomingMessage, name: string): number {
 export function internalForwardGuard(options: InternalForwardGuardOptions): RequestHandler {
   checkOptionsObject(OWNER, options, GUARD_OPTION_NAMES);
   const worker = resolveWorkerOption(OWNER, options.worker);
-  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+  const limits = resolveBodyLimits(OWNER, options);
   const { logger } = worker;
   const { secrets, maxClockSkewMs, debugLogging } = worker.config;
 
@@ -79,7 +79,7 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
           : '';
       return refuse(req, res, checked, skew);
     }
-    readRawBody(req, bodyLimit).then(
+    readRawBody(req, limits).then(
       (body) => {
         const request = {
           method: req.method ?? 'GET',

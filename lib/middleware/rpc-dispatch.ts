@@ -14,10 +14,12 @@ import { isSessionless, type SessionlessDeps, serveSessionless } from '../mcp/se
 import { RPC_DISPATCH_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, invalidOption, requireObjectWith } from '../options/validations.js';
 import { startChangeFanOut } from '../sessions/change-fanout.js';
+import { resolveSession } from '../sessions/continuity.js';
 import type { SessionFactory } from '../sessions/open-session.js';
 import { serveSessionRequest } from '../sessions/serve-request.js';
 import type { Catalog, RpcDispatchOptions } from '../types.js';
 import { resolveWorkerOption } from '../worker.js';
+import { atCapacity } from './session-affinity.js';
 
 const OWNER = 'rpcDispatch';
 export const PACKAGE_VERSION = '0.1.0';
@@ -86,6 +88,10 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     identity,
     jsonResponse: config.jsonResponse,
     eventStore: config.eventStore,
+    resolve: async (sessionId, known) => {
+      if (known?.workerId === workerId) return { kind: 'local', record: known };
+      return resolveSession(worker, sessionId);
+    },
   };
   const sessionless: SessionlessDeps = { core, workerId, serverInfo: config.serverInfo, instructions: config.instructions };
   worker.onClose(
@@ -118,6 +124,10 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
         httpRpcError(403, JsonRpcCodes.SERVER_ERROR, ErrorCodes.HOP_REFUSED, 'Forbidden: not a valid internal request'),
       );
     }
+    // Counted here, its body in (a hop was counted by the worker that received it).
+    if (state.verifiedHop) {
+      if (req.method !== 'GET') worker.admission.track(res);
+    } else if (!worker.admit(req, res)) return sendRpcError(res, atCapacity());
     const failed = (error: unknown): void => {
       logger.error(`[express-mcp-affinity] dispatch failed: ${String(error)}`);
       if (!res.headersSent) sendRpcError(res, internalError());

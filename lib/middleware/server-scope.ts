@@ -10,14 +10,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
-import { readRawBody } from '../http/body.js';
+import { type BodyLimits, readRawBody } from '../http/body.js';
 import { requestState } from '../http/request-state.js';
 import { type HttpRpcError, httpRpcError, isHttpRpcError, sendRpcError } from '../http/rpc-error.js';
 import { SERVER_SCOPE_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, invalidOption, requireObjectWith } from '../options/validations.js';
 import { DEFAULT_SERVER_ID_PATTERN } from '../server-id.js';
 import type { McpScope, ServerScopeOptions } from '../types.js';
-import { resolveBodyLimit } from './session-affinity.js';
+import { resolveBodyLimits } from './session-affinity.js';
 
 const OWNER = 'serverScope';
 
@@ -49,7 +49,7 @@ function applyScope(message: unknown, scope: McpScope): void {
 }
 
 /** Parses the body and applies the scope. Rejects with an `HttpRpcError`. */
-export async function parseScopedBody(req: IncomingMessage, bodyLimit: number, scope: McpScope): Promise<unknown> {
+export async function parseScopedBody(req: IncomingMessage, limits: BodyLimits, scope: McpScope): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) {
     throw httpRpcError(
       415,
@@ -58,7 +58,7 @@ export async function parseScopedBody(req: IncomingMessage, bodyLimit: number, s
       'Unsupported Media Type: Content-Type must be application/json',
     );
   }
-  const raw = await readRawBody(req, bodyLimit);
+  const raw = await readRawBody(req, limits);
   let messages: unknown;
   try {
     messages = JSON.parse(raw.toString('utf8'));
@@ -126,7 +126,7 @@ export function serverScope(options: ServerScopeOptions): RequestHandler {
   }
   // Anchored once more around the whole source, so no pattern can match part of an id.
   const pattern = new RegExp(`^(?:${userPattern.source})$`, userPattern.flags);
-  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+  const limits = resolveBodyLimits(OWNER, options);
 
   return function serverScopeMiddleware(req, res, next): void {
     const raw = (req.params as Record<string, string | undefined> | undefined)?.serverId;
@@ -142,7 +142,7 @@ export function serverScope(options: ServerScopeOptions): RequestHandler {
     const state = requestState(req);
     state.scope = scope;
     if (req.method !== 'POST') return next();
-    parseScopedBody(req, bodyLimit, scope).then(
+    parseScopedBody(req, limits, scope).then(
       (messages) => {
         state.messages = messages;
         next();

@@ -10,26 +10,39 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, RequestHandler } from 'express';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
+import type { OwnerGone } from '../hop/forwarder.js';
 import { RECEIVED_BY_HEADER } from '../hop/hop-headers.js';
-import { DEFAULT_BODY_LIMIT, readRawBody } from '../http/body.js';
+import { type BodyLimits, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS, readRawBody } from '../http/body.js';
 import { claimsInternal, requestState, SESSION_HEADER, singleHeader } from '../http/request-state.js';
 import { httpRpcError, isHttpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
 import { isSessionless } from '../mcp/sessionless.js';
 import { SESSION_AFFINITY_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, positiveInteger } from '../options/validations.js';
 import { ownerOf } from '../session-id.js';
+import { resolveSession } from '../sessions/continuity.js';
 import type { SessionAffinityOptions, WorkerRecord } from '../types.js';
 import { type AffinityWorker, resolveWorkerOption } from '../worker.js';
 
 const OWNER = 'sessionAffinity';
 
-export function resolveBodyLimit(owner: string, value: unknown): number {
-  return positiveInteger(owner, 'bodyLimit', value, DEFAULT_BODY_LIMIT);
+export function resolveBodyLimits(owner: string, options: { bodyLimit?: unknown; bodyTimeoutMs?: unknown }): BodyLimits {
+  return {
+    bodyLimit: positiveInteger(owner, 'bodyLimit', options.bodyLimit, DEFAULT_BODY_LIMIT),
+    bodyTimeoutMs: positiveInteger(owner, 'bodyTimeoutMs', options.bodyTimeoutMs, DEFAULT_BODY_TIMEOUT_MS),
+  };
 }
 
-const atCapacity = () =>
+export const atCapacity = () =>
   httpRpcError(503, JsonRpcCodes.SERVER_ERROR, ErrorCodes.TOO_MANY_REQUESTS, 'This worker is at capacity; retry shortly', {
     headers: { 'retry-after': '1' },
+  });
+
+const declaresBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+const unexpectedBody = (method: string) =>
+  httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.UNEXPECTED_BODY, `Bad Request: a ${method} to an MCP endpoint has no body`, {
+    headers: { connection: 'close' },
   });
 
 const routingUnavailable = () =>
@@ -48,14 +61,20 @@ const forbiddenOrigin = (what: 'host' | 'origin') =>
 /** Reads the body (never parsed here) and hands the request to the forwarder. */
 function forward(
   worker: AffinityWorker,
-  bodyLimit: number,
+  limits: BodyLimits,
   req: IncomingMessage,
   res: ServerResponse,
   owner: WorkerRecord,
   sessionId: string,
+  onOwnerGone?: OwnerGone,
 ) {
-  readRawBody(req, bodyLimit).then(
-    (body) => worker.forwarder.send(req, res, owner, sessionId, body),
+  readRawBody(req, limits).then(
+    (body) => {
+      // Counted once the body is in (a client that sends nothing holds no slot), here only: the
+      // owner does not count the hop again.
+      if (!worker.admit(req, res)) return sendRpcError(res, atCapacity());
+      worker.forwarder.send(req, res, owner, sessionId, body, onOwnerGone);
+    },
     (error: unknown) => {
       if (isHttpRpcError(error)) sendRpcError(res, error);
       else res.destroy();
@@ -64,11 +83,11 @@ function forward(
 }
 
 /** Finds the owner's address and forwards, or answers 404 (owner unknown) or 503 (store down). */
-function route(worker: AffinityWorker, bodyLimit: number, req: IncomingMessage, res: ServerResponse, ownerId: string, sessionId: string) {
-  const { metrics, logger } = worker;
+function route(worker: AffinityWorker, limits: BodyLimits, req: IncomingMessage, res: ServerResponse, ownerId: string, sessionId: string) {
+  const { metrics } = worker;
   const to = (owner: WorkerRecord | undefined): void => {
     if (owner === undefined) sendRpcError(res, sessionNotFound());
-    else forward(worker, bodyLimit, req, res, owner, sessionId);
+    else forward(worker, limits, req, res, owner, sessionId);
   };
   const found = worker.store.getWorker(ownerId);
   if (!(found instanceof Promise)) {
@@ -76,18 +95,66 @@ function route(worker: AffinityWorker, bodyLimit: number, req: IncomingMessage, 
     return to(found);
   }
   metrics.lookup('miss');
-  found.then(to, (error: unknown) => {
-    metrics.lookup('error');
-    metrics.storeError('getWorker');
-    logger.error(`[express-mcp-affinity] store lookup for worker ${ownerId} failed: ${String(error)}`);
-    sendRpcError(res, routingUnavailable());
-  });
+  found.then(to, (error: unknown) => storeFailed(worker, res, `store lookup for worker ${ownerId}`, error));
+}
+
+function storeFailed(worker: AffinityWorker, res: ServerResponse, what: string, error: unknown): void {
+  worker.metrics.lookup('error');
+  worker.metrics.storeError('getWorker');
+  worker.logger.error(`[express-mcp-affinity] ${what} failed: ${String(error)}`);
+  sendRpcError(res, routingUnavailable());
+}
+
+/**
+ * With session continuity: the worker the id names (or the one the session moved to) when it is
+ * live, else the owner the session's record resolves to, adopting it here when nobody live owns
+ * it. A forward that finds the owner gone before delivering resolves once more.
+ */
+function routeLiving(
+  worker: AffinityWorker,
+  limits: BodyLimits,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: NextFunction,
+  ownerId: string,
+  sessionId: string,
+) {
+  const { metrics } = worker;
+  const resolve = (unreachable: string | undefined, retried: boolean): void => {
+    resolveSession(worker, sessionId, unreachable).then(
+      (resolution) => {
+        if (resolution.kind === 'gone') return sendRpcError(res, sessionNotFound());
+        if (resolution.kind === 'local') {
+          requestState(req).sessionRecord = resolution.record;
+          return next();
+        }
+        forward(worker, limits, req, res, resolution.owner, sessionId, retried ? undefined : (gone) => resolve(gone, true));
+      },
+      (error: unknown) => storeFailed(worker, res, 'session lookup', error),
+    );
+  };
+  const target = worker.movedSessions.get(sessionId) ?? ownerId;
+  if (target === worker.workerId) return resolve(undefined, false);
+  const to = (owner: WorkerRecord | undefined): void => {
+    if (owner === undefined) return resolve(target, false);
+    forward(worker, limits, req, res, owner, sessionId, (gone) => {
+      worker.movedSessions.delete(sessionId);
+      resolve(gone, true);
+    });
+  };
+  const found = worker.store.getWorker(target);
+  if (!(found instanceof Promise)) {
+    metrics.lookup(found === undefined ? 'unknown' : 'hit');
+    return to(found);
+  }
+  metrics.lookup('miss');
+  found.then(to, (error: unknown) => storeFailed(worker, res, `store lookup for worker ${target}`, error));
 }
 
 export function sessionAffinity(options: SessionAffinityOptions): RequestHandler {
   checkOptionsObject(OWNER, options, SESSION_AFFINITY_OPTION_NAMES);
   const worker = resolveWorkerOption(OWNER, options.worker);
-  const bodyLimit = resolveBodyLimit(OWNER, options.bodyLimit);
+  const limits = resolveBodyLimits(OWNER, options);
 
   return function sessionAffinityMiddleware(req, res, next: NextFunction): void {
     // Once per request, even when a front (`mcp.front(app)`) already ran it before Express.
@@ -95,8 +162,8 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     if (state.routed) return next();
     state.routed = true;
     if (worker.exposeWorkerHeaders) res.setHeader(RECEIVED_BY_HEADER, worker.workerId);
-    // Bounded work per worker; GET streams stay open by design and are bounded per session.
-    if (req.method !== 'GET' && !worker.admitRequest(res)) return sendRpcError(res, atCapacity());
+    // An MCP GET or DELETE has no body: one declared is refused before a byte of it is read.
+    if ((req.method === 'GET' || req.method === 'DELETE') && declaresBody(req)) return sendRpcError(res, unexpectedBody(req.method));
     // A hop (or a forgery of one) is never forwarded again; internalForwardGuard judges it. Its
     // Host and Origin were checked by the worker that received it.
     if (claimsInternal(req)) return next();
@@ -108,11 +175,24 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     const sessionId = singleHeader(req, SESSION_HEADER);
     if (sessionId === undefined || sessionId === '') return next();
     const ownerId = ownerOf(sessionId);
-    // Ours, or not an id any worker issued (rpcDispatch answers 404): serve here.
-    if (ownerId === undefined || ownerId === worker.workerId) {
-      if (ownerId !== undefined) worker.metrics.lookup('owned');
+    // Not an id any worker issued: rpcDispatch answers 404.
+    if (ownerId === undefined) return next();
+    // Awake here, and this worker's lease held since: served here, without a lookup.
+    const awake = worker.sessions.get(sessionId);
+    if (awake && worker.sessions.trusted(awake, Date.now())) {
+      worker.metrics.lookup('owned');
       return next();
     }
-    route(worker, bodyLimit, req, res, ownerId, sessionId);
+    if (worker.sessions.continuity) {
+      if (!awake) return routeLiving(worker, limits, req, res, next, ownerId, sessionId);
+      // The lease lapsed (a pause): ours still, or taken over meanwhile (then routed to its owner).
+      return void worker.sessions.verify(awake).then(
+        (ours) => (ours ? next() : routeLiving(worker, limits, req, res, next, ownerId, sessionId)),
+        (error: unknown) => storeFailed(worker, res, 'session check', error),
+      );
+    }
+    if (awake) return next();
+    if (ownerId === worker.workerId) return next();
+    route(worker, limits, req, res, ownerId, sessionId);
   };
 }

@@ -28,8 +28,12 @@ export const WORKER_OPTION_NAMES = names<AffinityWorkerOptions>()([
   'forwardTimeoutMs',
   'connectTimeoutMs',
   'sessionIdleTimeoutMs',
+  'sessionContinuity',
+  'hibernateAfterMs',
+  'maxSessionsPerWorker',
   'maxConcurrentRequests',
   'maxConcurrentPerSession',
+  'maxOpenStreams',
   'exposeWorkerHeaders',
   'logger',
   'metrics',
@@ -38,9 +42,9 @@ export const WORKER_OPTION_NAMES = names<AffinityWorkerOptions>()([
   'allowedOrigins',
 ]);
 
-export const SESSION_AFFINITY_OPTION_NAMES = names<SessionAffinityOptions>()(['worker', 'bodyLimit']);
-export const GUARD_OPTION_NAMES = names<InternalForwardGuardOptions>()(['worker', 'bodyLimit']);
-export const SERVER_SCOPE_OPTION_NAMES = names<ServerScopeOptions>()(['catalog', 'serverIdPattern', 'bodyLimit']);
+export const SESSION_AFFINITY_OPTION_NAMES = names<SessionAffinityOptions>()(['worker', 'bodyLimit', 'bodyTimeoutMs']);
+export const GUARD_OPTION_NAMES = names<InternalForwardGuardOptions>()(['worker', 'bodyLimit', 'bodyTimeoutMs']);
+export const SERVER_SCOPE_OPTION_NAMES = names<ServerScopeOptions>()(['catalog', 'serverIdPattern', 'bodyLimit', 'bodyTimeoutMs']);
 export const RPC_DISPATCH_OPTION_NAMES = names<RpcDispatchOptions>()([
   'worker',
   'catalog',
@@ -54,6 +58,7 @@ export const MCP_AFFINITY_OPTION_NAMES = names<McpAffinityOptions>()([
   ...(WORKER_OPTION_NAMES as readonly (keyof AffinityWorkerOptions)[]),
   'catalog',
   'bodyLimit',
+  'bodyTimeoutMs',
   'serverIdPattern',
   'serverInfo',
   'instructions',

@@ -2,6 +2,7 @@
  * `createAffinityWorker()` options, checked and resolved once into the configuration the worker's
  * parts read. A wrong option throws here, naming the option, the value and the fix.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { AffinityWorkerOptions, Logger, SessionStore } from '../types.js';
 import { WORKER_OPTION_NAMES } from './option-names.js';
 import { checkLogger, checkOptionsObject, invalidOption, positiveInteger, requireObjectWith } from './validations.js';
@@ -26,12 +27,22 @@ export interface WorkerConfig {
   readonly sessionIdleTimeoutMs: number;
   readonly maxConcurrentRequests: number;
   readonly maxConcurrentPerSession: number;
+  readonly maxOpenStreams: number;
+  /** `undefined` means "when the store can"; resolved by the worker once the store is known. */
+  readonly sessionContinuity: boolean | undefined;
+  readonly hibernateAfterMs: number;
+  readonly maxSessionsPerWorker: number;
   readonly exposeWorkerHeaders: boolean;
   readonly logger: Logger;
   /** Whether a `logger.debug` was given: structured per-request lines are built only then. */
   readonly debugLogging: boolean;
   /** Lower-cased response header naming the owner; `undefined` when off. */
   readonly routeHeader: string | undefined;
+}
+
+/** Sized to memory: an awake session costs about 26 KiB; a tenth of the heap for them, rounded. */
+function defaultMaxSessions(): number {
+  return Math.max(100, Math.floor(getHeapStatistics().heap_size_limit / (256 * 1024)));
 }
 
 export function resolveSecrets(value: unknown): string[] {
@@ -130,6 +141,9 @@ export function resolveWorkerConfig(options: AffinityWorkerOptions): WorkerConfi
       'pass a MemoryStore, ClusterStore or RedisStore, or leave it unset.',
     );
   }
+  if (options.sessionContinuity !== undefined && typeof options.sessionContinuity !== 'boolean') {
+    throw invalidOption(WORKER_OWNER, 'sessionContinuity', options.sessionContinuity, 'expected true or false.');
+  }
   if (options.exposeWorkerHeaders !== undefined && typeof options.exposeWorkerHeaders !== 'boolean') {
     throw invalidOption(WORKER_OWNER, 'exposeWorkerHeaders', options.exposeWorkerHeaders, 'expected true or false.');
   }
@@ -144,6 +158,10 @@ export function resolveWorkerConfig(options: AffinityWorkerOptions): WorkerConfi
     sessionIdleTimeoutMs: positiveInteger(WORKER_OWNER, 'sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, 30 * 60_000),
     maxConcurrentRequests: positiveInteger(WORKER_OWNER, 'maxConcurrentRequests', options.maxConcurrentRequests, 1024),
     maxConcurrentPerSession: positiveInteger(WORKER_OWNER, 'maxConcurrentPerSession', options.maxConcurrentPerSession, 32),
+    maxOpenStreams: positiveInteger(WORKER_OWNER, 'maxOpenStreams', options.maxOpenStreams, 10_000),
+    sessionContinuity: options.sessionContinuity,
+    hibernateAfterMs: positiveInteger(WORKER_OWNER, 'hibernateAfterMs', options.hibernateAfterMs, 5 * 60_000),
+    maxSessionsPerWorker: positiveInteger(WORKER_OWNER, 'maxSessionsPerWorker', options.maxSessionsPerWorker, defaultMaxSessions()),
     exposeWorkerHeaders: options.exposeWorkerHeaders ?? false,
     logger: checkLogger(WORKER_OWNER, options.logger),
     debugLogging: options.logger !== undefined && typeof options.logger.debug === 'function',

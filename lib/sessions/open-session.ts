@@ -1,18 +1,22 @@
 /**
- * `initialize`: a new session owned by this worker, bound to the scope it is initialized on. Its
- * id is claimed in the store before the SDK sees the request, and it becomes routable when the
- * SDK has initialized it (before the client learns its id).
+ * A session's SDK objects, made for a new session (`initialize`) or made again for an existing one
+ * from its store record (after its owner died, drained, or it hibernated). Both take the SDK's
+ * public way: a web-standard transport whose session id is the session's, initialized by an
+ * `initialize` request; a rebuild feeds it the stored `initialize` and `notifications/initialized`
+ * as in-process requests, so the SDK `Server` knows the client's version, capabilities and info.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type EventStore, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { httpRpcError, sendRpcError } from '../http/rpc-error.js';
 import type { McpCore } from '../mcp/core.js';
-import type { McpScope } from '../types.js';
+import type { McpScope, SessionRecord, SessionSnapshot } from '../types.js';
+import type { Resolution } from './continuity.js';
 import { OwnedSession } from './owned-session.js';
 import { createSdkServer, type ServerIdentity, type SessionState } from './sdk-server.js';
 import type { SessionRegistry } from './session-registry.js';
-import { handleWithTransport } from './web-transport.js';
+import { handleWithTransport, INTERNAL_ORIGIN } from './web-transport.js';
 
 export const scopeKey = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
 
@@ -22,6 +26,11 @@ export interface SessionFactory {
   readonly identity: ServerIdentity;
   readonly jsonResponse: boolean;
   readonly eventStore: EventStore | undefined;
+  /**
+   * Where a session not awake here lives (continuity): the record `sessionAffinity` found, or a
+   * fresh lookup.
+   */
+  resolve(sessionId: string, known: SessionRecord | undefined): Promise<Resolution>;
 }
 
 const storeUnavailable = () =>
@@ -29,37 +38,92 @@ const storeUnavailable = () =>
     headers: { 'retry-after': '1' },
   });
 
-export async function openSession(
+/** The SDK objects of one session, with this registry's lifecycle callbacks. */
+function build(
   factory: SessionFactory,
-  req: IncomingMessage,
-  res: ServerResponse,
+  sessionId: string,
   scope: McpScope,
-  messages: unknown,
-): Promise<void> {
+  state: SessionState,
+  epoch: number,
+  init: SessionSnapshot['init'],
+  onInitialized: (session: OwnedSession) => void,
+): OwnedSession {
   const { registry } = factory;
-  const key = scopeKey(scope);
-  const sessionId = await registry.claim(key);
-  if (sessionId === undefined) return sendRpcError(res, storeUnavailable());
-  const state: SessionState = { logLevel: undefined, subscriptions: new Set() };
-  const server = createSdkServer(factory.core, scope, state, factory.identity);
+  const saved = async (): Promise<void> => {
+    await registry.save(session);
+  };
+  const server = createSdkServer(factory.core, scope, state, factory.identity, saved);
   const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: () => sessionId,
     enableJsonResponse: factory.jsonResponse,
     ...(factory.eventStore === undefined ? {} : { eventStore: factory.eventStore }),
     // Awaited by the SDK before the initialize response goes out.
-    onsessioninitialized: () => registry.add(session),
-    onsessionclosed: () => registry.forget(sessionId, 'deleted'),
+    onsessioninitialized: () => onInitialized(session),
+    onsessionclosed: () => registry.forget(session, 'deleted'),
   });
-  const session = new OwnedSession(sessionId, key, server, transport, state);
-  transport.onclose = () => registry.forget(sessionId, 'closed');
+  const session = new OwnedSession(sessionId, scopeKey(scope), server, transport, state, epoch, init);
+  transport.onclose = () => registry.forget(session, 'closed');
+  return session;
+}
+
+/** `initialize`: the session's id is claimed in the store first, with what a rebuild needs. */
+export async function openSession(
+  factory: SessionFactory,
+  req: IncomingMessage,
+  res: ServerResponse,
+  scope: McpScope,
+  message: { params: SessionSnapshot['init'] },
+): Promise<void> {
+  const { registry } = factory;
+  const { protocolVersion, capabilities, clientInfo } = message.params;
+  const init = { protocolVersion, capabilities, clientInfo };
+  const sessionId = await registry.claim(scopeKey(scope), { init });
+  if (sessionId === undefined) return sendRpcError(res, storeUnavailable());
+  const state: SessionState = { logLevel: undefined, subscriptions: new Set() };
+  const session = build(factory, sessionId, scope, state, 0, init, (s) => registry.add(s));
   try {
-    await server.connect(transport);
-    await handleWithTransport(transport, req, res, messages);
+    await session.server.connect(session.transport);
+    await handleWithTransport(session.transport, req, res, message);
   } finally {
-    if (registry.get(sessionId) !== session) {
+    if (!registry.knows(sessionId)) {
       // The SDK refused the initialize (e.g. a wrong Accept header), or it failed: nothing to keep.
-      await server.close().catch(() => undefined);
+      await session.server.close().catch(() => undefined);
       await registry.unclaim(sessionId);
     }
   }
+}
+
+/** One in-process request to a transport; its answer is read to the end and dropped. */
+async function feed(transport: WebStandardStreamableHTTPServerTransport, headers: Record<string, string>, body: object): Promise<void> {
+  const request = new Request(INTERNAL_ORIGIN, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+  });
+  const response = await transport.handleRequest(request, { parsedBody: body });
+  await response.arrayBuffer();
+  if (response.status >= 300)
+    throw new Error(`the SDK refused the stored ${String((body as { method?: unknown }).method)}: ${response.status}`);
+}
+
+/**
+ * Makes the SDK objects of an existing session again from its record, which this worker owns at
+ * `record.epoch`. Resolves the session, awake and routable.
+ */
+export async function rebuildSession(factory: SessionFactory, record: SessionRecord, scope: McpScope): Promise<OwnedSession> {
+  const snapshot = record.snapshot;
+  if (!snapshot) throw new Error(`session ${record.sessionId} has no snapshot to rebuild from`);
+  const state: SessionState = {
+    logLevel: snapshot.logLevel as LoggingLevel | undefined,
+    subscriptions: new Set(snapshot.subscriptions ?? []),
+  };
+  const session = build(factory, record.sessionId, scope, state, record.epoch ?? 0, snapshot.init, () => undefined);
+  await session.server.connect(session.transport);
+  await feed(session.transport, {}, { jsonrpc: '2.0', id: 'mcp-affinity-rebuild', method: 'initialize', params: snapshot.init });
+  await feed(
+    session.transport,
+    { 'mcp-session-id': record.sessionId, 'mcp-protocol-version': snapshot.init.protocolVersion },
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+  );
+  factory.registry.add(session);
+  return session;
 }

@@ -6,14 +6,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { idOf } from '../mcp/message-checks.js';
+import type { SessionSnapshot } from '../types.js';
 import type { SessionState } from './sdk-server.js';
 import { handleWithTransport } from './web-transport.js';
 
 export class OwnedSession {
   /** When a request of this session last started or ended (ms since the epoch). */
   lastActivity = Date.now();
-  /** Requests being served now, open streams included: a busy session never idles out. */
+  /** Calls being served now, open streams included: a busy session never idles out. */
   active = 0;
+  /** The JSON-RPC ids of the requests in flight. */
+  readonly inFlight = new Set<string | number>();
 
   constructor(
     readonly id: string,
@@ -22,7 +25,20 @@ export class OwnedSession {
     readonly server: Server,
     readonly transport: WebStandardStreamableHTTPServerTransport,
     readonly state: SessionState,
+    /** The store record's epoch when this worker took the session: its fence. */
+    readonly epoch: number,
+    /** The client's `initialize` params, for the store record's snapshot. */
+    readonly init: SessionSnapshot['init'],
   ) {}
+
+  /** What a rebuild needs, as the store record keeps it. */
+  snapshot(): SessionSnapshot {
+    return {
+      init: this.init,
+      ...(this.state.logLevel === undefined ? {} : { logLevel: this.state.logLevel }),
+      ...(this.state.subscriptions.size === 0 ? {} : { subscriptions: [...this.state.subscriptions] }),
+    };
+  }
 
   /** The resource URIs the session subscribed to. */
   get subscriptions(): ReadonlySet<string> {

@@ -38,7 +38,18 @@ export interface ServerIdentity {
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 type AnySchema = Parameters<Server['setRequestHandler']>[0];
 
-export function createSdkServer(core: McpCore, scope: McpScope, state: SessionState, identity: ServerIdentity): Server {
+/**
+ * `changed` runs when the client changes what the session's store record keeps (its log level,
+ * its subscriptions), and is awaited before the answer: the record is current before the client
+ * learns the change took effect.
+ */
+export function createSdkServer(
+  core: McpCore,
+  scope: McpScope,
+  state: SessionState,
+  identity: ServerIdentity,
+  changed: () => Promise<void>,
+): Server {
   const server = new Server(identity.serverInfo, {
     capabilities: SESSION_CAPABILITIES,
     ...(identity.instructions === undefined ? {} : { instructions: identity.instructions }),
@@ -77,19 +88,22 @@ export function createSdkServer(core: McpCore, scope: McpScope, state: SessionSt
     );
   }
   // Subscriptions are the session's own; only a resource of the scope can be subscribed to.
-  server.setRequestHandler(SubscribeRequestSchema, (message) => {
+  server.setRequestHandler(SubscribeRequestSchema, async (message) => {
     const { uri } = message.params;
     if (!core.resourceExists(scope, uri)) throw resourceNotFound(uri);
     state.subscriptions.add(uri);
+    await changed();
     return {};
   });
-  server.setRequestHandler(UnsubscribeRequestSchema, (message) => {
+  server.setRequestHandler(UnsubscribeRequestSchema, async (message) => {
     state.subscriptions.delete(message.params.uri);
+    await changed();
     return {};
   });
   // Replaces the SDK's handler (same answer) so that ctx.log() can filter by the session's level.
-  server.setRequestHandler(SetLevelRequestSchema, (message) => {
+  server.setRequestHandler(SetLevelRequestSchema, async (message) => {
     state.logLevel = message.params.level;
+    await changed();
     return {};
   });
   return server;

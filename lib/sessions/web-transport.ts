@@ -9,7 +9,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 
 /** The URL only names the path: the transport reads headers and the parsed body, not the host. */
-const ORIGIN = 'http://mcp-affinity.internal';
+export const INTERNAL_ORIGIN = 'http://mcp-affinity.internal';
 
 export function toWebRequest(req: IncomingMessage): Request {
   const headers = new Headers();
@@ -18,7 +18,7 @@ export function toWebRequest(req: IncomingMessage): Request {
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else headers.set(name, value);
   }
-  return new Request(ORIGIN + (req.url ?? '/'), { method: req.method ?? 'GET', headers });
+  return new Request(INTERNAL_ORIGIN + (req.url ?? '/'), { method: req.method ?? 'GET', headers });
 }
 
 /** Writes a web `Response` to `res`; a client that goes away cancels the stream (the SDK cleans up). */

@@ -33,7 +33,7 @@ export class MemoryStore implements SessionStore {
 
   async claimSession(record: SessionRecord): Promise<boolean> {
     if (this.sessions.has(record.sessionId)) return false;
-    this.sessions.set(record.sessionId, { ...record });
+    this.sessions.set(record.sessionId, { epoch: 0, ...record });
     return true;
   }
 
@@ -43,6 +43,27 @@ export class MemoryStore implements SessionStore {
 
   async releaseSession(sessionId: string, workerId: string): Promise<void> {
     if (this.sessions.get(sessionId)?.workerId === workerId) this.sessions.delete(sessionId);
+  }
+
+  async saveSession(record: SessionRecord): Promise<boolean> {
+    const current = this.sessions.get(record.sessionId);
+    if (!current || current.workerId !== record.workerId || (current.epoch ?? 0) !== (record.epoch ?? 0)) return false;
+    this.sessions.set(record.sessionId, { ...current, ...(record.snapshot === undefined ? {} : { snapshot: record.snapshot }) });
+    return true;
+  }
+
+  async adoptSession(sessionId: string, workerId: string, unreachable?: string): Promise<SessionRecord | undefined> {
+    const current = this.sessions.get(sessionId);
+    if (!current) return undefined;
+    const ownerLive = this.workers.has(current.workerId) && current.workerId !== unreachable;
+    if (current.workerId === workerId || ownerLive) return current;
+    const adopted = { ...current, workerId, epoch: (current.epoch ?? 0) + 1 };
+    this.sessions.set(sessionId, adopted);
+    return adopted;
+  }
+
+  async retireWorker(workerId: string): Promise<void> {
+    this.workers.delete(workerId);
   }
 
   async publish(event: GatewayEvent): Promise<void> {

@@ -30,6 +30,7 @@ export interface RedisClientLike {
   set(key: string, value: string, px: 'PX', milliseconds: number): Promise<unknown>;
   evalsha(sha: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
   eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  del(key: string): Promise<number>;
   /** For events between workers (optional: without it, events stay on their worker). */
   publish?(channel: string, message: string): Promise<number>;
   /** A new connection for subscribing (the store owns and quits it). */
@@ -103,10 +104,10 @@ export interface RedisStoreStats {
   workerCacheMisses: number;
 }
 
-// KEYS[1] session hash, KEYS[2] the owner's session set. ARGV: workerId, scope, ttl, sessionId.
+// KEYS[1] session hash, KEYS[2] the owner's session set. ARGV: workerId, scope, ttl, sessionId, snapshot.
 const CLAIM = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'scope', ARGV[2])
+redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'scope', ARGV[2], 'epoch', 0, 'snapshot', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -142,16 +143,47 @@ for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
 redis.call('DEL', KEYS[2])
 return redis.call('DEL', KEYS[1])`;
 
-// KEYS[1] session hash. ARGV[1] worker key prefix. A session whose owner's heartbeat expired is
-// deleted on sight and reported missing.
+// KEYS[1] session hash. A session whose owner's heartbeat expired stays until its TTL, for another
+// worker to adopt (session continuity).
 const GET_SESSION = `
-local fields = redis.call('HMGET', KEYS[1], 'workerId', 'scope')
+local fields = redis.call('HMGET', KEYS[1], 'workerId', 'scope', 'epoch', 'snapshot')
 if fields[1] == false then return false end
-if redis.call('EXISTS', ARGV[1] .. fields[1]) == 0 then
-  redis.call('DEL', KEYS[1])
-  return false
+return fields`;
+
+// KEYS[1] session hash. ARGV: workerId, epoch, snapshot. Only the owner at that epoch writes.
+const SAVE = `
+local fields = redis.call('HMGET', KEYS[1], 'workerId', 'epoch')
+if fields[1] ~= ARGV[1] or tostring(fields[2] or '0') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'snapshot', ARGV[3])
+return 1`;
+
+// KEYS[1] session hash. ARGV: adopter, key prefix, unreachable worker ('' for none), ttl, sessionId.
+// The owner is gone when its heartbeat key expired, or the caller found it unreachable.
+const ADOPT = `
+local owner = redis.call('HGET', KEYS[1], 'workerId')
+if owner == false then return false end
+if owner ~= ARGV[1] and (owner == ARGV[3] or redis.call('EXISTS', ARGV[2] .. 'worker:' .. owner) == 0) then
+  local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1
+  redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'epoch', epoch)
+  redis.call('SREM', ARGV[2] .. 'sessions:' .. owner, ARGV[5])
+  redis.call('SADD', ARGV[2] .. 'sessions:' .. ARGV[1], ARGV[5])
+  redis.call('PEXPIRE', ARGV[2] .. 'sessions:' .. ARGV[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
-return {fields[1], fields[2]}`;
+return redis.call('HMGET', KEYS[1], 'workerId', 'scope', 'epoch', 'snapshot')`;
+
+/** A session hash's fields (owner, scope, epoch, snapshot) as a record; `undefined` when absent. */
+function toRecord(sessionId: string, fields: unknown): SessionRecord | undefined {
+  if (!Array.isArray(fields) || typeof fields[0] !== 'string') return undefined;
+  const [workerId, scope, epoch, snapshot] = fields as [string, string, string | null, string | null];
+  let parsed: SessionRecord['snapshot'] | null = null;
+  try {
+    parsed = snapshot ? (JSON.parse(snapshot) as SessionRecord['snapshot'] | null) : null;
+  } catch {
+    parsed = null;
+  }
+  return { sessionId, workerId, scope, epoch: Number(epoch ?? 0), ...(parsed ? { snapshot: parsed } : {}) };
+}
 
 interface Script {
   readonly source: string;
@@ -164,6 +196,8 @@ const SCRIPTS = {
   touch: script(TOUCH),
   deregister: script(DEREGISTER),
   getSession: script(GET_SESSION),
+  save: script(SAVE),
+  adopt: script(ADOPT),
 };
 
 export class RedisStore implements SessionStore {
@@ -185,6 +219,8 @@ export class RedisStore implements SessionStore {
   /** Worker ids Redis did not know, and when it said so. */
   private readonly unknownWorkers = new Map<string, number>();
   private readonly heartbeats = new Map<string, NodeJS.Timeout>();
+  /** Per registered worker: until when its membership surely lasts (ms since the epoch). */
+  private readonly leases = new Map<string, { until: number; lapses: number }>();
   private readonly counters: RedisStoreStats = { roundTrips: 0, workerCacheHits: 0, workerCacheMisses: 0 };
 
   constructor(options: RedisStoreOptions) {
@@ -303,6 +339,7 @@ export class RedisStore implements SessionStore {
     this.unknownWorkers.delete(worker.workerId);
     const key = this.workerKey(worker.workerId);
     const value = JSON.stringify(worker);
+    const sentAt = Date.now();
     const created = await this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs, 'NX'));
     if (created !== 'OK') {
       const existing = await this.call(() => this.client.get(key));
@@ -313,15 +350,30 @@ export class RedisStore implements SessionStore {
         );
       }
     }
+    const lease = { until: sentAt + this.heartbeatTtlMs, lapses: 0 };
+    this.leases.set(worker.workerId, lease);
     clearInterval(this.heartbeats.get(worker.workerId));
     const beat = setInterval(() => {
+      const at = Date.now();
+      // The lease ran out before this beat (the process was paused, or Redis was away).
+      if (at > lease.until) lease.lapses++;
       // SET, not PEXPIRE: after a Redis restart this re-creates the membership.
-      this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs)).catch((error: unknown) =>
-        this.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
+      this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs)).then(
+        () => void (lease.until = Math.max(lease.until, at + this.heartbeatTtlMs)),
+        (error: unknown) => this.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
       );
     }, this.heartbeatIntervalMs);
     beat.unref();
     this.heartbeats.set(worker.workerId, beat);
+  }
+
+  /**
+   * Until when Redis surely counts this worker live (the time a heartbeat Redis acknowledged was
+   * sent, plus its TTL), and how often it lapsed: past it (a worker paused, or cut off from Redis)
+   * its sessions may have been adopted elsewhere.
+   */
+  lease(workerId: string): { until: number; lapses: number } | undefined {
+    return this.leases.get(workerId);
   }
 
   async deregisterWorker(workerId: string): Promise<void> {
@@ -387,7 +439,7 @@ export class RedisStore implements SessionStore {
       this.run(
         SCRIPTS.claim,
         [this.sessionKey(record.sessionId), this.sessionSetKey(record.workerId)],
-        [record.workerId, record.scope, this.sessionTtlMs, record.sessionId],
+        [record.workerId, record.scope, this.sessionTtlMs, record.sessionId, JSON.stringify(record.snapshot ?? null)],
       ),
     );
     if (Number(result) === 1) this.lastTouch.set(record.sessionId, Date.now());
@@ -396,11 +448,35 @@ export class RedisStore implements SessionStore {
 
   async getSession(sessionId: string): Promise<SessionRecord | undefined> {
     this.counters.roundTrips++;
-    const result = (await this.call(() => this.run(SCRIPTS.getSession, [this.sessionKey(sessionId)], [`${this.keyPrefix}worker:`]))) as
-      | [string, string]
-      | null;
-    if (!result) return undefined;
-    return { sessionId, workerId: result[0], scope: result[1] };
+    const fields = await this.call(() => this.run(SCRIPTS.getSession, [this.sessionKey(sessionId)], []));
+    return toRecord(sessionId, fields);
+  }
+
+  async saveSession(record: SessionRecord): Promise<boolean> {
+    const result = await this.call(() =>
+      this.run(
+        SCRIPTS.save,
+        [this.sessionKey(record.sessionId)],
+        [record.workerId, record.epoch ?? 0, JSON.stringify(record.snapshot ?? null)],
+      ),
+    );
+    return Number(result) === 1;
+  }
+
+  async adoptSession(sessionId: string, workerId: string, unreachable?: string): Promise<SessionRecord | undefined> {
+    this.counters.roundTrips++;
+    const fields = await this.call(() =>
+      this.run(SCRIPTS.adopt, [this.sessionKey(sessionId)], [workerId, this.keyPrefix, unreachable ?? '', this.sessionTtlMs, sessionId]),
+    );
+    return toRecord(sessionId, fields);
+  }
+
+  /** Leaves the gateway but keeps this worker's sessions, for others to adopt. */
+  async retireWorker(workerId: string): Promise<void> {
+    clearInterval(this.heartbeats.get(workerId));
+    this.heartbeats.delete(workerId);
+    this.workerCache.delete(workerId);
+    await this.call(() => this.client.del(this.workerKey(workerId)));
   }
 
   async releaseSession(sessionId: string, workerId: string): Promise<void> {

@@ -20,6 +20,8 @@ export interface ExampleCluster {
   readonly workers: Map<string, number>;
   /** Everything the cluster printed. */
   output(): string;
+  /** Resolves once the cluster's output matches `pattern`. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** Resolves once `count` workers in total have announced themselves. */
   waitForWorkers(count: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -58,6 +60,16 @@ export async function startExampleCluster(
     primary,
     workers: announced,
     output: () => output,
+    waitForOutput(pattern, timeoutMs = 15_000) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the cluster never printed ${pattern}; output:\n${output}`)), timeoutMs);
+        const check = (): void => {
+          if (pattern.test(output)) return void (clearTimeout(timer), resolve());
+          waiters.push(check);
+        };
+        check();
+      });
+    },
     async waitForWorkers(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (announced.size < count) {

@@ -109,4 +109,51 @@ describe('one core, two eras', () => {
     // The same methods are served; 2026-07-28 only lacks what needs a session's stream.
     for (const kind of ['tools', 'resources', 'prompts', 'completions']) expect(SESSIONLESS_CAPABILITIES).toHaveProperty(kind);
   });
+
+  test('ping and logging/setLevel stay in the 2025 era and are unknown in 2026-07-28 (404, -32601)', async () => {
+    for (const [method, params] of [
+      ['ping', '{}'],
+      ['logging/setLevel', '{"level":"error"}'],
+    ] as const) {
+      const { s2025, s2026 } = await both(method, params);
+      expect(s2025.status).toBe(200);
+      expect(error(s2025).result).toEqual({});
+      expect(s2026.status).toBe(404);
+      expect(error(s2026).error.code).toBe(-32601);
+    }
+  });
+
+  test('Mcp-Name may be base64-encoded; it is decoded before it is compared with the body', async () => {
+    const body = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' }, _meta: meta } };
+    const headers = { 'mcp-protocol-version': V2026, 'mcp-method': 'tools/call' };
+    const encoded = `=?base64?${Buffer.from('echo').toString('base64')}?=`;
+    const ok = await rpc(url(), body, { ...headers, 'mcp-name': encoded });
+    expect(ok.status).toBe(200);
+    expect(ok.messages()[0].result.content).toEqual([{ type: 'text', text: 'hi' }]);
+    const wrong = await rpc(url(), body, { ...headers, 'mcp-name': `=?base64?${Buffer.from('add').toString('base64')}?=` });
+    expect(wrong.status).toBe(400);
+    expect(wrong.messages()[0].error.code).toBe(-32020);
+  });
+
+  test('2026-07-28 results carry the cache hints where they are required', async () => {
+    const headers = (method: string, name?: string) => ({
+      'mcp-protocol-version': V2026,
+      'mcp-method': method,
+      ...(name ? { 'mcp-name': name } : {}),
+    });
+    const discover = await rpc(
+      url(),
+      { jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: meta } },
+      headers('server/discover'),
+    );
+    const list = await rpc(url(), { jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: meta } }, headers('tools/list'));
+    const read = await rpc(
+      url(),
+      { jsonrpc: '2.0', id: 3, method: 'resources/read', params: { uri: 'memo://alpha/readme', _meta: meta } },
+      headers('resources/read', 'memo://alpha/readme'),
+    );
+    for (const answer of [discover, list, read]) {
+      expect(answer.messages()[0].result).toMatchObject({ resultType: 'complete', ttlMs: 0, cacheScope: 'private' });
+    }
+  });
 });

@@ -24,11 +24,11 @@ test('ClusterStore across real worker processes', async () => {
 
   const [first, second] = ['first', 'second'].map((role) => results.claims.find((c: { role: string }) => c.role === role));
   expect(results.afterExit.deadStillRoutable).toBe(false);
-  expect(results.afterExit.deadSession).toBeNull();
-  expect(results.afterExit.ownSession).toEqual({ sessionId: `${first.workerId}.own`, workerId: first.workerId, scope: '*' });
+  // The dead worker's session stays, for another worker to adopt (session continuity).
+  expect(results.afterExit.deadSession).toMatchObject({ workerId: second.workerId });
+  expect(results.afterExit.ownSession).toMatchObject({ sessionId: `${first.workerId}.own`, workerId: first.workerId, scope: '*' });
   expect(results.afterExit.workersAfterExit).toEqual([first.workerId]);
-  // The dead worker's sessions went with it; the survivor's stayed.
-  expect(results.afterExit.sessionsAfterExit).toBe(second.won ? 1 : 2);
+  expect(results.afterExit.sessionsAfterExit).toBe(3);
 
   // An event one worker published reached the other through the primary.
   expect(results.afterExit.heard).toEqual([{ type: 'catalog-changed', serverId: 'alpha', origin: second.workerId }]);

@@ -66,7 +66,7 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     expect(peer.stats().roundTrips).toBe(2);
   });
 
-  test('a worker whose heartbeat stops drops out within the heartbeat window, and its sessions with it', async () => {
+  test('a worker whose heartbeat stops drops out within the heartbeat window; its sessions stay, adoptable', async () => {
     const prefix = uniquePrefix('heartbeat');
     const dying = make({ prefix, heartbeatIntervalMs: 100, heartbeatTtlMs: 300 });
     const peer = make({ prefix, heartbeatIntervalMs: 100, heartbeatTtlMs: 300, workerCacheMs: 50 });
@@ -77,7 +77,11 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     await dying.close(); // the process "dies": no more heartbeats, no deregistration
     await sleep(450);
     expect(await peer.getWorker('w1')).toBeUndefined();
-    expect(await peer.getSession('w1.s')).toBeUndefined();
+    // The session outlives its owner, for another worker to adopt (session continuity).
+    expect(await peer.getSession('w1.s')).toMatchObject({ workerId: 'w1', epoch: 0 });
+    await peer.registerWorker({ workerId: 'w2', internalUrl: 'http://10.0.0.2:4000' });
+    expect(await peer.adoptSession('w1.s', 'w2')).toMatchObject({ workerId: 'w2', epoch: 1 });
+    expect(await peer.adoptSession('w1.s', 'w3')).toMatchObject({ workerId: 'w2', epoch: 1 });
   });
 
   test('sessions expire when idle; throttled touches slide the expiry', async () => {
