@@ -10,13 +10,8 @@ export { rpcDispatch } from './middleware/rpc-dispatch.js';
 export { serverScope } from './middleware/server-scope.js';
 export { sessionAffinity } from './middleware/session-affinity.js';
 export { DEFAULT_SERVER_ID_PATTERN } from './server-id.js';
-export {
-  type ClusterPrimary,
-  type ClusterPrimaryOptions,
-  ClusterStore,
-  type ClusterStoreOptions,
-  setupClusterPrimary,
-} from './stores/cluster-store.js';
+export { type ClusterPrimary, type ClusterPrimaryOptions, setupClusterPrimary } from './stores/cluster-primary.js';
+export { ClusterStore, type ClusterStoreOptions } from './stores/cluster-store.js';
 export {
   type EventStoreOptions,
   MemoryEventStore,
@@ -25,13 +20,8 @@ export {
   type RedisStreamClientLike,
 } from './stores/event-stores.js';
 export { MemoryStore } from './stores/memory-store.js';
-export {
-  type RedisClientLike,
-  RedisStore,
-  type RedisStoreOptions,
-  type RedisStoreStats,
-  type RedisSubscriberLike,
-} from './stores/redis-store.js';
+export { RedisStore } from './stores/redis-store.js';
+export type { RedisClientLike, RedisStoreOptions, RedisStoreStats, RedisSubscriberLike } from './stores/redis-types.js';
 export type {
   AffinityWorkerOptions,
   ArgumentCompleter,

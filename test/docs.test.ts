@@ -18,7 +18,7 @@ function optionsOf(source: string): Map<string, string[]> {
   return found;
 }
 
-const sources = ['lib/types.ts', 'lib/stores/redis-store.ts', 'lib/stores/cluster-store.ts', 'lib/stores/event-stores.ts'];
+const sources = ['lib/types.ts', 'lib/stores/redis-types.ts', 'lib/stores/cluster-store.ts', 'lib/stores/event-stores.ts'];
 
 test.each(sources)('every option declared in %s is documented in docs/api.md', (file) => {
   const api = read('docs/api.md');
@@ -47,5 +47,5 @@ test('the option scan sees the interfaces it checks (so the test above can fail)
   const options = optionsOf(read('lib/types.ts'));
   expect(options.get('AffinityWorkerOptions')).toEqual(expect.arrayContaining(['secret', 'store', 'internal', 'metrics', 'routeHeader']));
   expect(options.get('ServerScopeOptions')).toEqual(['catalog', 'serverIdPattern']);
-  expect(optionsOf(read('lib/stores/redis-store.ts')).get('RedisStoreOptions')).toContain('serveStaleOnError');
+  expect(optionsOf(read('lib/stores/redis-types.ts')).get('RedisStoreOptions')).toContain('serveStaleOnError');
 });

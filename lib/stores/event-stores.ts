@@ -83,6 +83,10 @@ export class MemoryEventStore implements EventStore {
     clearInterval(this.sweeper);
     this.streams.clear();
   }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
 }
 
 /** What `RedisEventStore` needs of an `ioredis` client (declared here: ioredis is an optional peer). */

@@ -85,4 +85,8 @@ export class MemoryStore implements SessionStore {
     this.sessions.clear();
     this.listeners.clear();
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }

@@ -11,194 +11,13 @@
  * - Every call is bounded by `operationTimeoutMs` and fails fast while the client is not ready, so
  *   no request hangs on a dead Redis; heartbeats re-create what a restarted Redis lost.
  */
-import { createHash } from 'node:crypto';
 import { ErrorCodes, McpAffinityError } from '../errors.js';
 import { checkLogger, checkOptionsObject, invalidOption, positiveInteger } from '../options/validations.js';
 import type { GatewayEvent, Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import { SCRIPTS, type Script, toRecord } from './redis-scripts.js';
+import type { RedisClientLike, RedisStoreOptions, RedisStoreStats, RedisSubscriberLike } from './redis-types.js';
 
 const OWNER = 'RedisStore';
-
-/**
- * What the store needs of a Redis client: an `ioredis` `Redis` or `Cluster` fits. Declared here so
- * that this package's types do not require ioredis, an optional peer.
- */
-export interface RedisClientLike {
-  /** `'ready'` when commands can be sent. */
-  readonly status: string;
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string, px: 'PX', milliseconds: number, nx: 'NX'): Promise<unknown>;
-  set(key: string, value: string, px: 'PX', milliseconds: number): Promise<unknown>;
-  evalsha(sha: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
-  eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
-  del(key: string): Promise<number>;
-  /** For events between workers (optional: without it, events stay on their worker). */
-  publish?(channel: string, message: string): Promise<number>;
-  /** A new connection for subscribing (the store owns and quits it). */
-  duplicate?(): RedisSubscriberLike;
-  /** Lets registration wait for a client that is still connecting. */
-  once?(event: 'ready', listener: () => void): unknown;
-}
-
-/** The subscribing connection `RedisStore` makes with `client.duplicate()`. */
-export interface RedisSubscriberLike {
-  subscribe(channel: string): Promise<unknown>;
-  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
-  quit(): Promise<unknown>;
-}
-
-/** Options of `new RedisStore()`. */
-export interface RedisStoreOptions {
-  /** An ioredis client (or Cluster) you created and connected; the store never quits it. */
-  client: RedisClientLike;
-  /**
-   * Prefix of every key. Give each gateway deployment (and each test) its own.
-   * @default 'mcp-affinity:'
-   */
-  prefix?: string;
-  /**
-   * A session no request touched for this long expires, in milliseconds.
-   * @default 1800000 (30 minutes)
-   */
-  sessionTtlMs?: number;
-  /**
-   * At most one expiry refresh per session per this many milliseconds.
-   * @default a tenth of sessionTtlMs, at most 60000
-   */
-  touchIntervalMs?: number;
-  /**
-   * How often a worker renews its membership, in milliseconds.
-   * @default 2000
-   */
-  heartbeatIntervalMs?: number;
-  /**
-   * A worker whose heartbeat is older than this is gone, in milliseconds.
-   * @default 3 × heartbeatIntervalMs
-   */
-  heartbeatTtlMs?: number;
-  /**
-   * How long a remote worker's address is used before it is looked up again, in milliseconds.
-   * @default heartbeatIntervalMs
-   */
-  workerCacheMs?: number;
-  /**
-   * Longest wait for Redis on any call, in milliseconds; then the call fails (a request that
-   * needed it gets 503 with `Retry-After`).
-   * @default 1000
-   */
-  operationTimeoutMs?: number;
-  /**
-   * During a Redis outage, route to a remote worker whose cached address has gone stale rather
-   * than answer 503.
-   * @default true
-   */
-  serveStaleOnError?: boolean;
-  /** @default silent */
-  logger?: Logger;
-}
-
-/** Counters for tests, benchmarks and metrics. */
-export interface RedisStoreStats {
-  /** Commands and scripts sent to Redis by lookups and claims (heartbeats and touches excluded). */
-  roundTrips: number;
-  workerCacheHits: number;
-  workerCacheMisses: number;
-}
-
-// KEYS[1] session hash, KEYS[2] the owner's session set. ARGV: workerId, scope, ttl, sessionId, snapshot.
-const CLAIM = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'scope', ARGV[2], 'epoch', 0, 'snapshot', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1`;
-
-// KEYS[1] session hash, KEYS[2] owner's session set. ARGV: workerId, sessionId.
-const RELEASE = `
-if redis.call('HGET', KEYS[1], 'workerId') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return 1
-end
-return 0`;
-
-// KEYS[1] session hash, KEYS[2] owner's session set. ARGV: workerId, scope, ttl, sessionId.
-// Slides the expiry; re-creates the record when Redis lost it (a restart without persistence).
-const TOUCH = `
-local owner = redis.call('HGET', KEYS[1], 'workerId')
-if owner == false then
-  redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'scope', ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[4])
-elseif owner ~= ARGV[1] then
-  return 0
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1`;
-
-// KEYS[1] worker key, KEYS[2] its session set. ARGV[1] session key prefix.
-const DEREGISTER = `
-local ids = redis.call('SMEMBERS', KEYS[2])
-for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
-redis.call('DEL', KEYS[2])
-return redis.call('DEL', KEYS[1])`;
-
-// KEYS[1] session hash. A session whose owner's heartbeat expired stays until its TTL, for another
-// worker to adopt (session continuity).
-const GET_SESSION = `
-local fields = redis.call('HMGET', KEYS[1], 'workerId', 'scope', 'epoch', 'snapshot')
-if fields[1] == false then return false end
-return fields`;
-
-// KEYS[1] session hash. ARGV: workerId, epoch, snapshot. Only the owner at that epoch writes.
-const SAVE = `
-local fields = redis.call('HMGET', KEYS[1], 'workerId', 'epoch')
-if fields[1] ~= ARGV[1] or tostring(fields[2] or '0') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'snapshot', ARGV[3])
-return 1`;
-
-// KEYS[1] session hash. ARGV: adopter, key prefix, unreachable worker ('' for none), ttl, sessionId.
-// The owner is gone when its heartbeat key expired, or the caller found it unreachable.
-const ADOPT = `
-local owner = redis.call('HGET', KEYS[1], 'workerId')
-if owner == false then return false end
-if owner ~= ARGV[1] and (owner == ARGV[3] or redis.call('EXISTS', ARGV[2] .. 'worker:' .. owner) == 0) then
-  local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1
-  redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'epoch', epoch)
-  redis.call('SREM', ARGV[2] .. 'sessions:' .. owner, ARGV[5])
-  redis.call('SADD', ARGV[2] .. 'sessions:' .. ARGV[1], ARGV[5])
-  redis.call('PEXPIRE', ARGV[2] .. 'sessions:' .. ARGV[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-end
-return redis.call('HMGET', KEYS[1], 'workerId', 'scope', 'epoch', 'snapshot')`;
-
-/** A session hash's fields (owner, scope, epoch, snapshot) as a record; `undefined` when absent. */
-function toRecord(sessionId: string, fields: unknown): SessionRecord | undefined {
-  if (!Array.isArray(fields) || typeof fields[0] !== 'string') return undefined;
-  const [workerId, scope, epoch, snapshot] = fields as [string, string, string | null, string | null];
-  let parsed: SessionRecord['snapshot'] | null = null;
-  try {
-    parsed = snapshot ? (JSON.parse(snapshot) as SessionRecord['snapshot'] | null) : null;
-  } catch {
-    parsed = null;
-  }
-  return { sessionId, workerId, scope, epoch: Number(epoch ?? 0), ...(parsed ? { snapshot: parsed } : {}) };
-}
-
-interface Script {
-  readonly source: string;
-  readonly sha: string;
-}
-const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const SCRIPTS = {
-  claim: script(CLAIM),
-  release: script(RELEASE),
-  touch: script(TOUCH),
-  deregister: script(DEREGISTER),
-  getSession: script(GET_SESSION),
-  save: script(SAVE),
-  adopt: script(ADOPT),
-};
 
 export class RedisStore implements SessionStore {
   private readonly client: RedisClientLike;
@@ -529,7 +348,17 @@ export class RedisStore implements SessionStore {
         .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] subscribing to gateway events failed: ${String(error)}`));
     }
     this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return () => {
+      this.eventListeners.delete(listener);
+      // The last listener gone: the subscribing connection goes too (the next subscribe opens one).
+      if (this.eventListeners.size === 0) void this.quitSubscriber();
+    };
+  }
+
+  private async quitSubscriber(): Promise<void> {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    await subscriber?.quit().catch(() => undefined);
   }
 
   /** Lookup counters since the store was created. */
@@ -545,8 +374,12 @@ export class RedisStore implements SessionStore {
     this.unknownWorkers.clear();
     this.lastTouch.clear();
     this.eventListeners.clear();
+    this.leases.clear();
     // The subscribing connection is the store's own (a duplicate), unlike the client it was given.
-    await this.subscriber?.quit().catch(() => undefined);
-    this.subscriber = undefined;
+    await this.quitSubscriber();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
