@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../helpers/example-cluster';
+import { freePort } from '../helpers/ports';
 import { initializeBody, rpc } from '../helpers/gateway';
 import { type Host, startHost } from '../helpers/hosts';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';

@@ -1,16 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 
-export const ROOT = path.resolve(__dirname, '../..');
+// Kept as a re-export for the callers that import it from here; the helper lives in ./ports.
+import { freePort } from './ports';
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
+
+export const ROOT = path.resolve(__dirname, '../..');
 
 export interface ExampleCluster {
   readonly url: string;

@@ -4,10 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { freePort, ROOT } from './example-cluster';
+import { ROOT } from './example-cluster';
 import { initializeBody, rpc } from './gateway';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { isAddrInUse, withFreePort } from './ports';
+import { waitForOutput } from './wait';
 
 export interface Host {
   url: string;
@@ -18,8 +18,12 @@ export interface Host {
   stop(): Promise<void>;
 }
 
-export async function startHost(host: string, env: Record<string, string>): Promise<Host> {
-  const port = await freePort();
+export function startHost(host: string, env: Record<string, string>): Promise<Host> {
+  // A port taken between the probe and the child's listen makes the child exit: start again elsewhere.
+  return withFreePort((port) => startHostOn(host, port, env));
+}
+
+async function startHostOn(host: string, port: number, env: Record<string, string>): Promise<Host> {
   const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/gateway-host.mjs')], {
     cwd: ROOT,
     env: { ...process.env, ...env, HOST: host, PORT: String(port) },
@@ -29,12 +33,17 @@ export async function startHost(host: string, env: Record<string, string>): Prom
   child.stdout!.on('data', (c: Buffer) => (output += c));
   child.stderr!.on('data', (c: Buffer) => (output += c));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  let match: RegExpMatchArray | null = null;
-  while (!(match = output.match(/host (\S+) pid \d+ ready internal (\S+)/))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`host ${host} did not start:\n${output}`);
-    await sleep(50);
-  }
+  // Ready is announced on stdout; an exit before that is a failed start (EADDRINUSE retried by the caller).
+  const match = await Promise.race([
+    waitForOutput([child.stdout!, child.stderr!], /host (\S+) pid \d+ ready internal (\S+)/, { timeoutMs: 10_000, output: () => output }),
+    exited.then(() => {
+      throw new Error(`host ${host} did not start:\n${output}`);
+    }),
+  ]).catch(async (error: unknown) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    throw isAddrInUse(output) ? new Error(`EADDRINUSE: ${output}`) : error;
+  });
   return {
     url: `http://${host}:${port}`,
     workerId: match[1]!,

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import Redis, { type RedisOptions } from 'ioredis';
-import { freePort } from './example-cluster';
+import { freePort } from './ports';
 
 export interface TestRedis {
   readonly url: string;
