@@ -13,6 +13,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { createCatalog, type MemoryCatalog, MemoryStore } from '../lib/index';
 import { type RunningGateway, startGateway } from './helpers/gateway';
+import { waitFor } from './helpers/wait';
 
 const text = (value: string) => ({ content: [{ type: 'text' as const, text: value }] });
 
@@ -141,16 +142,30 @@ describe('rpcDispatch capabilities', () => {
     await alpha.subscribeResource({ uri: 'memo://alpha/doc' });
     await alpha.subscribeResource({ uri: 'memo://alpha/items/7' });
     const updated: string[] = [];
-    alpha.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.push(n.params.uri));
-    // Wait for the client's GET stream, where notifications unrelated to a request travel.
-    await new Promise((r) => setTimeout(r, 200));
+    // memo://alpha/items/7 stays subscribed throughout: its notifications are markers, kept apart.
+    // One session's notifications travel in order on its GET stream, so once a marker sent last has
+    // arrived, anything sent before it has arrived too (or never will).
+    const MARKER = 'memo://alpha/items/7';
+    let markers = 0;
+    alpha.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      if (n.params.uri === MARKER) markers++;
+      else updated.push(n.params.uri);
+    });
+    const marked = async (): Promise<void> => {
+      const seen = markers;
+      shared.resourceUpdated('alpha', MARKER);
+      await waitFor(() => markers > seen, { what: 'the marker notification' });
+    };
+    // The client opens its GET stream (where notifications unrelated to a request travel) after
+    // initialize, with no event to hook: send markers until one arrives.
+    await waitFor(() => (shared.resourceUpdated('alpha', MARKER), markers > 0), { intervalMs: 50, what: 'the GET stream' });
     shared.resourceUpdated('alpha', 'memo://alpha/doc');
     shared.resourceUpdated('alpha', 'memo://alpha/other');
-    await new Promise((r) => setTimeout(r, 200));
+    await marked();
     expect(updated).toEqual(['memo://alpha/doc']);
     await alpha.unsubscribeResource({ uri: 'memo://alpha/doc' });
     shared.resourceUpdated('alpha', 'memo://alpha/doc');
-    await new Promise((r) => setTimeout(r, 200));
+    await marked();
     expect(updated).toEqual(['memo://alpha/doc']);
   });
 
