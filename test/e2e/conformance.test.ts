@@ -12,9 +12,11 @@
  * Both runs must end with `Total: N passed, 0 failed`, N > 0. Built package required.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { newConnectionFetch } from '../../lib/index';
+import { failedChecks } from '../helpers/conformance';
 import { type ExampleCluster, ROOT, startExampleCluster } from '../helpers/example-cluster';
 
 const ENDPOINT = '/servers/conformance/mcp';
@@ -34,17 +36,22 @@ interface SuiteRun {
   scenarios: string[];
   exitCode: number;
   output: string;
+  /** `scenario: message` of each failed check. */
+  failures: string[];
 }
 
 /** Runs every server scenario of the suite against `url` and parses its summary. */
 function runSuite(url: string): Promise<SuiteRun> {
+  const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'conformance-'));
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [SUITE_BIN, 'server', '--suite', 'all', '--url', url],
+      [SUITE_BIN, 'server', '--suite', 'all', '--url', url, '-o', resultsDir],
       { cwd: ROOT, timeout: SUITE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const output = `${stdout}\n${stderr}`;
+        const failures = failedChecks(resultsDir);
+        fs.rmSync(resultsDir, { recursive: true, force: true });
         const total = /^Total: (\d+) passed, (\d+) failed/m.exec(stdout);
         resolve({
           passed: total ? Number(total[1]) : 0,
@@ -52,6 +59,7 @@ function runSuite(url: string): Promise<SuiteRun> {
           scenarios: stdout.split('\n').filter((line) => /^[✓✗] \S+: \d+ passed, \d+ failed/.test(line)),
           exitCode: error ? ((error as { code?: number }).code ?? 1) : 0,
           output,
+          failures,
         });
       },
     );
@@ -70,7 +78,17 @@ interface FrontStat {
 
 function expectClean(run: SuiteRun): void {
   // On failure, show which scenarios failed and the suite's own explanation.
-  if (run.failed !== 0 || run.passed === 0) throw new Error(`conformance suite did not pass:\n${run.output.slice(-20_000)}`);
+  // On failure: the failing scenarios and their messages, not the tail of the process output.
+  if (run.failed !== 0 || run.passed === 0) {
+    const why =
+      run.failures.length > 0
+        ? run.failures.join('\n')
+        : run.output
+            .split('\n')
+            .filter((l) => l.startsWith('✗'))
+            .join('\n');
+    throw new Error(`conformance suite did not pass (${run.passed} passed, ${run.failed} failed):\n${why}`);
+  }
   expect(run.failed).toBe(0);
   expect(run.passed).toBeGreaterThan(0);
   expect(run.exitCode).toBe(0);

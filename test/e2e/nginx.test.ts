@@ -12,9 +12,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../helpers/ports';
 import { initializeBody, rpc } from '../helpers/gateway';
 import { type Host, startHost } from '../helpers/hosts';
+import { freePort } from '../helpers/ports';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
