@@ -191,11 +191,41 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+export const TOOLS_LIST_BODY = '{"jsonrpc":"2.0","id":"[<id>]","method":"tools/list","params":{}}';
+/** A tools/call of a tool that does no waiting (`add` of bench/catalog.mjs). */
+export const TOOLS_CALL_BODY = '{"jsonrpc":"2.0","id":"[<id>]","method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}';
+
 /**
- * autocannon against `port` for `seconds`: tools/list with a fresh JSON-RPC id per request.
+ * One tools/call through `port`, checked: 200, the expected content type (JSON or SSE), and the
+ * result text "5" in the answer. An SSE answer ends once the result event is sent.
+ */
+export async function checkToolsCall(port, sessionId, { sse }) {
+  const body = JSON.parse(TOOLS_CALL_BODY.replace('[<id>]', 'check-call'));
+  const res = await post(port, body, mcpHeaders(sessionId));
+  const type = String(res.headers['content-type']);
+  let message;
+  try {
+    const json = sse
+      ? res.body
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .find((l) => l.includes('"result"'))
+      : res.body;
+    message = JSON.parse(json);
+  } catch {}
+  const text = message?.result?.content?.[0]?.text;
+  if (res.status !== 200 || !type.startsWith(sse ? 'text/event-stream' : 'application/json') || text !== '5') {
+    throw new Error(`tools/call on port ${port}: ${res.status} ${type} ${res.body.slice(0, 200)}`);
+  }
+}
+
+/**
+ * autocannon against `port` for `seconds`: `body` (tools/list by default) with a fresh JSON-RPC id per
+ * request; an SSE answer counts once its stream ends (after the result event).
  * Latencies come from autocannon's per-response hrtime (its own histogram rounds to whole ms).
  */
-export async function load({ port, sessionId, connections, seconds }) {
+export async function load({ port, sessionId, connections, seconds, body = TOOLS_LIST_BODY }) {
   const latencies = [];
   let ok = 0;
   let other = 0;
@@ -204,7 +234,7 @@ export async function load({ port, sessionId, connections, seconds }) {
     url: `http://127.0.0.1:${port}${MCP_PATH}`,
     method: 'POST',
     headers: mcpHeaders(sessionId),
-    body: '{"jsonrpc":"2.0","id":"[<id>]","method":"tools/list","params":{}}',
+    body,
     idReplacement: true,
     connections,
     pipelining: 1,

@@ -4,12 +4,16 @@
 //
 // Rows 1-5 are interleaved in BENCH_ROUNDS rounds (default 5) of BENCH_SECONDS / BENCH_ROUNDS.
 //
+// Row 7 (tools/call answered as SSE: the SDK's one-process server, local, forwarded) is
+// interleaved the same way, at BENCH_CALL_CONNECTIONS (default 1,16,32).
+//
 //   BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_ROUNDS=5 BENCH_CONNECTIONS=1,32 npm run bench
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { TOOLS } from './catalog.mjs';
 import {
   ask,
+  checkToolsCall,
   checkToolsList,
   commandStats,
   load,
@@ -19,11 +23,13 @@ import {
   startNode,
   startRedis,
   stopAll,
+  TOOLS_CALL_BODY,
 } from './harness.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,32').split(',').map(Number);
+const CALL_CONNECTIONS = (process.env.BENCH_CALL_CONNECTIONS ?? '1,16,32').split(',').map(Number);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const TOOL_NAMES = TOOLS.map((t) => t.name);
 
@@ -38,8 +44,10 @@ async function main() {
   const redis = await startRedis();
   const secret = randomBytes(32).toString('base64url');
   const redisEnv = { REDIS_URL: redis.url, REDIS_PREFIX: `bench-${process.pid}:`, MCP_AFFINITY_SECRET: secret, JSON_RESPONSE: '1' };
-  const [bare, cluster, clusterSse, redisA, redisB] = await Promise.all([
+  const [bare, sdkJson, sdkSse, cluster, clusterSse, redisA, redisB] = await Promise.all([
     startNode('bare-server.mjs'),
+    startNode('sdk-server.mjs', { JSON_RESPONSE: '1' }),
+    startNode('sdk-server.mjs', { JSON_RESPONSE: '0' }),
     startNode('cluster-gateway.mjs', { JSON_RESPONSE: '1' }),
     startNode('cluster-gateway.mjs', { JSON_RESPONSE: '0' }),
     startNode('redis-gateway.mjs', redisEnv),
@@ -53,6 +61,8 @@ async function main() {
   const redisSession = await openSession(redisA.port);
   const [sseA, sseB] = clusterSse.workers;
   const sseSession = await openSession(sseA.port);
+  const sdkJsonSession = await openSession(sdkJson.port);
+  const sdkSseSession = await openSession(sdkSse.port);
   for (const [port, sid] of [
     [bare.port, session],
     [ownerA.port, session],
@@ -60,8 +70,18 @@ async function main() {
     [raw.port, session],
     [redisA.port, redisSession],
     [redisB.port, redisSession],
+    [sdkJson.port, sdkJsonSession],
   ]) {
     await checkToolsList(port, sid, TOOL_NAMES);
+  }
+  await checkToolsCall(sdkJson.port, sdkJsonSession, { sse: false });
+  await checkToolsCall(ownerA.port, session, { sse: false });
+  for (const [port, sid] of [
+    [sdkSse.port, sdkSseSession],
+    [sseA.port, sseSession],
+    [sseB.port, sseSession],
+  ]) {
+    await checkToolsCall(port, sid, { sse: true });
   }
 
   const rows = [];
@@ -114,6 +134,7 @@ async function main() {
 
   const plan = [
     { row: '1', label: 'bare Express 5 + express.json()', port: bare.port, sessionId: session },
+    { row: '1s', label: 'SDK one-process server (McpServer)', port: sdkJson.port, sessionId: sdkJsonSession },
     { row: '2', label: 'local: owner, embedded store', port: ownerA.port, sessionId: session, around: ipcAround('local') },
     { row: '3', label: 'forwarded: non-owner, embedded store', port: otherB.port, sessionId: session, around: ipcAround('forwarded') },
     { row: '4', label: 'raw node:http forward → row 2', port: raw.port, sessionId: session },
@@ -123,7 +144,33 @@ async function main() {
   // Rows are interleaved: BENCH_ROUNDS rounds of SECONDS / ROUNDS each, so that a burst of
   // outside load on this machine lands on every row alike instead of on one.
   log(`rows 1-5: tools/list, JSON responses (jsonResponse: true), ${ROUNDS} interleaved rounds of ${(SECONDS / ROUNDS).toFixed(2)} s`);
-  for (const connections of CONNECTIONS) {
+  await measure(plan, CONNECTIONS, rows);
+
+  const callPlan = [
+    { row: '7a', label: 'SDK one-process server, tools/call SSE', port: sdkSse.port, sessionId: sdkSseSession },
+    { row: '7b', label: 'local: owner, tools/call SSE', port: sseA.port, sessionId: sseSession },
+    { row: '7c', label: 'forwarded: non-owner, tools/call SSE', port: sseB.port, sessionId: sseSession },
+  ].map((p) => ({ ...p, body: TOOLS_CALL_BODY, base: '7a' }));
+  log(`row 7: tools/call answered as SSE (jsonResponse: false), ${ROUNDS} interleaved rounds of ${(SECONDS / ROUNDS).toFixed(2)} s`);
+  await measure(callPlan, CALL_CONNECTIONS, rows);
+  log('row 6: streamed tools/call (SSE), time to the first event, local and forwarded alternating');
+  const [sseLocal, sseForwarded] = await sseFirstEvent({
+    localPort: sseA.port,
+    forwardPort: sseB.port,
+    sessionId: sseSession,
+    seconds: SECONDS,
+  });
+  rows.push({ row: '6a', label: 'SSE first event, local', connections: 1, ...sseLocal, rps: Number.NaN, sse: true });
+  rows.push({ row: '6b', label: 'SSE first event, forwarded', connections: 1, ...sseForwarded, rps: Number.NaN, sse: true });
+
+  rows.sort((x, y) => x.row.localeCompare(y.row) || x.connections - y.connections);
+  print(rows, lookups);
+  log(`bench: done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+}
+
+/** Runs `plan` at each connection count, rows interleaved in ROUNDS rounds; pushes one row each. */
+async function measure(plan, connectionCounts, rows) {
+  for (const connections of connectionCounts) {
     const acc = plan.map(() => ({ latencies: [], requests: 0, elapsed: 0, non2xx: 0, errors: 0 }));
     for (const p of plan) if (WARMUP > 0) await load({ ...p, connections, seconds: WARMUP });
     for (let round = 0; round < ROUNDS; round++) {
@@ -145,6 +192,7 @@ async function main() {
       const r = {
         row: p.row,
         label: p.label,
+        base: p.base ?? '1',
         connections,
         requests: a.requests,
         rps: a.requests / a.elapsed,
@@ -160,20 +208,6 @@ async function main() {
       );
     }
   }
-  rows.sort((x, y) => x.row.localeCompare(y.row) || x.connections - y.connections);
-
-  log('row 6: streamed tools/call (SSE), time to the first event, local and forwarded alternating');
-  const [sseLocal, sseForwarded] = await sseFirstEvent({
-    localPort: sseA.port,
-    forwardPort: sseB.port,
-    sessionId: sseSession,
-    seconds: SECONDS,
-  });
-  rows.push({ row: '6a', label: 'SSE first event, local', connections: 1, ...sseLocal, rps: Number.NaN, sse: true });
-  rows.push({ row: '6b', label: 'SSE first event, forwarded', connections: 1, ...sseForwarded, rps: Number.NaN, sse: true });
-
-  print(rows, lookups);
-  log(`bench: done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
 }
 
 function find(rows, row, connections) {
@@ -191,15 +225,15 @@ function print(rows, lookups) {
   );
   out.push('');
   out.push(
-    `| row | path                                   | conns | ${lpad('req/s', 7)} | ${lpad('p50 ms', 7)} | ${lpad('p99 ms', 7)} | req/s ÷ row 1 | p50 − row 1 |`,
+    `| row | path                                   | conns | ${lpad('req/s', 7)} | ${lpad('p50 ms', 7)} | ${lpad('p99 ms', 7)} | req/s ÷ base | p50 − base |`,
   );
-  out.push(`|-----|----------------------------------------|------:|--------:|--------:|--------:|--------------:|------------:|`);
+  out.push(`|-----|----------------------------------------|------:|--------:|--------:|--------:|-------------:|-----------:|`);
   for (const r of rows) {
-    const base = find(rows, '1', r.connections);
-    const ratio = r.sse || !base ? '-' : `${(r.rps / base.rps).toFixed(2)}×`;
+    const base = r.row === r.base ? undefined : find(rows, r.base ?? '1', r.connections);
+    const ratio = r.sse || !base ? '-' : `${(r.rps / base.rps).toFixed(2)}× ${base.row}`;
     const dp50 = r.sse || !base ? '-' : `${((r.p50 - base.p50) * 1000).toFixed(0)} µs`;
     out.push(
-      `| ${pad(r.row, 3)} | ${pad(r.label, 38)} | ${lpad(r.connections, 5)} | ${lpad(r.sse ? '-' : r.rps.toFixed(0), 7)} | ${lpad(ms(r.p50), 7)} | ${lpad(ms(r.p99), 7)} | ${lpad(ratio, 13)} | ${lpad(dp50, 11)} |`,
+      `| ${pad(r.row, 3)} | ${pad(r.label, 38)} | ${lpad(r.connections, 5)} | ${lpad(r.sse ? '-' : r.rps.toFixed(0), 7)} | ${lpad(ms(r.p50), 7)} | ${lpad(ms(r.p99), 7)} | ${lpad(ratio, 12)} | ${lpad(dp50, 10)} |`,
     );
   }
   const bad = rows.filter((r) => r.non2xx || r.errors);
@@ -234,6 +268,33 @@ function print(rows, lookups) {
   verdicts.push(
     `        on RedisStore: local ÷ bare @${hi} ${(find(rows, '5a', hi).rps / find(rows, '1', hi).rps).toFixed(2)}×, forwarded ÷ local @${hi} ${fwdRedis.toFixed(2)}×`,
   );
+  const sdkList = find(rows, '1s', hi);
+  if (sdkList) {
+    verdicts.push(
+      `        SDK one-process server, tools/list JSON @${hi}: local ÷ SDK ${(find(rows, '2', hi).rps / sdkList.rps).toFixed(2)}×, SDK ÷ bare ${(sdkList.rps / find(rows, '1', hi).rps).toFixed(2)}×`,
+    );
+  }
+  // tools/call answered as SSE (row 7).
+  const callHigh = CALL_CONNECTIONS.filter((c) => c >= 16 && c <= 32);
+  for (const c of callHigh) {
+    const r = find(rows, '7b', c).rps / find(rows, '7a', c).rps;
+    check(`local tools/call (SSE) ÷ SDK one-process server @${c}`, `${r.toFixed(2)}×`, r >= 1.3, 'target ≥ 1.30×');
+  }
+  for (const c of callHigh) {
+    const r = find(rows, '7c', c).rps / find(rows, '7b', c).rps;
+    check(`forwarded tools/call (SSE) ÷ local @${c}`, `${r.toFixed(2)}×`, r >= 0.8, 'target ≥ 0.80×');
+  }
+  if (callHigh.length === 0) verdicts.push('        tools/call (SSE) ratio targets need BENCH_CALL_CONNECTIONS between 16 and 32');
+  if (find(rows, '7b', 1)) {
+    const addedCall = (find(rows, '7c', 1).p50 - find(rows, '7b', 1).p50) * 1000;
+    const sdkDelta = (find(rows, '7b', 1).p50 - find(rows, '7a', 1).p50) * 1000;
+    check(
+      'added p50 per forward, SSE tools/call @1',
+      `${addedCall.toFixed(0)} µs`,
+      addedCall <= 150,
+      `target ≤ 150 µs; local − SDK one-process server ${sdkDelta.toFixed(0)} µs`,
+    );
+  } else verdicts.push('        the SSE tools/call hop target needs 1 in BENCH_CALL_CONNECTIONS');
   const sseDelta = find(rows, '6b', 1).p50 - find(rows, '6a', 1).p50;
   check('SSE first event, forwarded − local (p50)', `${(sseDelta * 1000).toFixed(0)} µs`, sseDelta <= 1, 'target ≤ 1 ms');
 
