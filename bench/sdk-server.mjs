@@ -92,3 +92,13 @@ process.on('SIGTERM', () => {
   process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));
+
+// bench/memory.mjs (run with --expose-gc): the heap after a full GC, and the sessions held.
+if (process.env.MEMORY_PROBE === '1') {
+  process.on('message', (message) => {
+    if (message?.type !== 'heap') return;
+    globalThis.gc?.();
+    globalThis.gc?.();
+    process.send({ type: 'heap', heapUsed: process.memoryUsage().heapUsed, awake: Object.keys(transports).length });
+  });
+}
