@@ -41,6 +41,7 @@ afterAll(async () => {
 describe('sessionAffinity on RedisStore', () => {
   let a: RunningGateway;
   let b: RunningGateway;
+  let storeA: RedisStore;
   let storeB: RedisStore;
 
   beforeEach(async () => {
@@ -48,13 +49,16 @@ describe('sessionAffinity on RedisStore', () => {
     const catalog = testCatalog();
     // No heartbeat during a test: every Redis command counted below comes from request handling.
     // Affinity alone: a session ends with its owner (continuity on Redis: test/e2e/multi-host-redis).
-    a = await startGateway({ store: new RedisStore({ client, prefix, heartbeatIntervalMs: 60_000 }), catalog, sessionContinuity: false });
+    storeA = new RedisStore({ client, prefix, heartbeatIntervalMs: 60_000 });
+    a = await startGateway({ store: storeA, catalog, sessionContinuity: false });
     storeB = new RedisStore({ client, prefix, heartbeatIntervalMs: 60_000, workerCacheMs: 60_000 });
     b = await startGateway({ store: storeB, catalog, sessionContinuity: false });
   });
 
   afterEach(async () => {
     await Promise.all([a.close(), b.close()]);
+    // The gateways close only stores they made: these are the test's, and so is closing them.
+    await Promise.all([storeA.close(), storeB.close()]);
   });
 
   test('a session its worker owns costs no Redis command at all', async () => {
