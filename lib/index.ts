@@ -22,6 +22,12 @@ export {
 export { MemoryStore } from './stores/memory-store.js';
 export { RedisStore } from './stores/redis-store.js';
 export type { RedisClientLike, RedisStoreOptions, RedisStoreStats, RedisSubscriberLike } from './stores/redis-types.js';
+export {
+  runStoreContract,
+  type StoreContractCase,
+  type StoreContractResult,
+  storeContractCases,
+} from './stores/store-contract.js';
 export type {
   AffinityWorkerOptions,
   ArgumentCompleter,

@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../lib/index';
+import { MemoryStore, runStoreContract, storeContractCases } from '../../lib/index';
 import { describeStoreContract } from './store-contract';
 
 describeStoreContract('MemoryStore', () => new MemoryStore());
@@ -8,4 +8,10 @@ test('MemoryStore answers lookups synchronously, so the hot path never awaits', 
   await store.registerWorker({ workerId: 'w1', internalUrl: 'http://127.0.0.1:1001' });
   expect(store.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://127.0.0.1:1001' });
   expect(store.getWorker('w1')).not.toBeInstanceOf(Promise);
+});
+
+test('runStoreContract, as the package exports it for custom stores, passes every case on MemoryStore', async () => {
+  const results = await runStoreContract(() => new MemoryStore());
+  expect(results.map((r) => r.name)).toEqual(storeContractCases.map((c) => c.name));
+  expect(results.filter((r) => !r.ok)).toEqual([]);
 });

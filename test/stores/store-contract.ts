@@ -1,14 +1,9 @@
 /**
- * The behaviour every SessionStore must have (test/stores/store-contract-cases.js), as a jest
- * suite. Each case gets a fresh store (and, for shared backends, its own key prefix). The same
- * cases run against ClusterStore inside a real cluster worker (test/stores/cluster-store.test.ts).
+ * The behaviour every SessionStore must have (`storeContractCases`, exported by the package), as a
+ * jest suite. Each case gets a fresh store (and, for shared backends, its own key prefix). The
+ * same cases run against ClusterStore inside a real cluster worker (test/stores/cluster-store.test.ts).
  */
-import type { SessionStore } from '../../lib/index';
-
-const cases: Array<{
-  name: string;
-  run(store: SessionStore, id: (name: string) => string): Promise<void>;
-}> = require('./store-contract-cases.js');
+import { type SessionStore, storeContractCases } from '../../lib/index';
 
 export function describeStoreContract(name: string, makeStore: () => Promise<SessionStore> | SessionStore): void {
   describe(`${name} honours the SessionStore contract`, () => {
@@ -19,7 +14,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Ses
     afterEach(async () => {
       await store.close?.();
     });
-    test.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, contractCase) => {
+    test.each(storeContractCases.map((c) => [c.name, c] as const))('%s', async (_name, contractCase) => {
       await contractCase.run(store, (n) => n);
     });
   });
