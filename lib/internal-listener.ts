@@ -5,11 +5,19 @@
  */
 import http, { type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type GracefulClose, trackConnections } from './http/graceful-close.js';
 import type { InternalListen } from './options/worker-config.js';
 import type { WorkerRecord } from './types.js';
 
+/**
+ * How long a close waits for a peer's request still arriving on a new connection (it gets 421
+ * and retries elsewhere, where a reset would have failed it) or for an answer still being written.
+ */
+const CLOSE_GRACE_MS = 1_000;
+
 export class InternalListener {
   private server: http.Server | undefined;
+  private connections: GracefulClose | undefined;
 
   constructor(private readonly where: InternalListen) {}
 
@@ -20,6 +28,7 @@ export class InternalListener {
     // Longer than the agent keeps idle sockets, so a peer never writes to a socket we just closed.
     server.keepAliveTimeout = 65_000;
     this.server = server;
+    this.connections = trackConnections(server);
     const where = this.where;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -33,13 +42,11 @@ export class InternalListener {
     return { workerId, internalUrl: `http://${host}:${where.advertisedPort ?? (server.address() as AddressInfo).port}` };
   }
 
-  /** Stops listening and closes every connection, idle or not. */
+  /**
+   * Stops listening, answers the requests already on their way in, then closes every connection;
+   * what is still open after a grace period is destroyed.
+   */
   async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await this.connections?.close(CLOSE_GRACE_MS);
   }
 }

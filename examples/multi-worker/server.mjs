@@ -20,7 +20,7 @@ import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import express from 'express';
-import { mcpAffinity, RedisStore, setupClusterPrimary } from 'express-mcp-affinity';
+import { mcpAffinity, RedisStore, setupClusterPrimary, trackConnections } from 'express-mcp-affinity';
 import promClient from 'prom-client';
 import { createExampleCatalog } from './catalog.mjs';
 
@@ -48,6 +48,13 @@ if (cluster.isPrimary) {
   if (!REDIS_URL) setupClusterPrimary({ onWorkerLost: (workerId) => console.log(`worker ${workerId} lost: no heartbeat`) });
   let stopping = false;
   let readyWorkers = 0;
+  // The public port is one listening socket, held by this primary and accepted from by every
+  // worker (SCHED_NONE). A worker that stops or dies leaves the socket open, so no connection
+  // waiting in it is reset, and the other workers take it. node:cluster's round robin instead
+  // hands each connection over through this process, and one handed to a worker that was just
+  // killed stays open unanswered forever; a socket per worker (SO_REUSEPORT) resets the
+  // connections waiting in it when its worker closes it, even in a graceful drain.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   const fork = () => cluster.fork({ MCP_AFFINITY_SECRET: secret });
   for (let i = 0; i < WORKERS; i++) fork();
 
@@ -156,6 +163,8 @@ if (cluster.isPrimary) {
   app.use(mcp);
   await mcp.listen(app);
   const server = http.createServer(app);
+  // For a close that resets no request on its way in (server.close() would, on a new connection).
+  const connections = trackConnections(server);
   // A port that cannot be bound is fatal, with the reason: never "ready" on a port we do not hold.
   server.once('error', async (error) => {
     console.error(`worker ${mcp.worker.workerId}: cannot listen on ${HOST}:${PORT}: ${error.message}`);
@@ -163,25 +172,21 @@ if (cluster.isPrimary) {
     await redis?.quit();
     process.exit(1);
   });
-  // Each worker binds the public port itself (SO_REUSEPORT; the kernel spreads connections),
-  // rather than node:cluster's round robin through the primary, which can hand a connection to a
-  // worker that is dying and then hold it open forever. A dead worker's queue is reset instead, so
-  // every client gets an answer or a connection error. MCP_AFFINITY_REUSE_PORT=0 goes back.
-  const [major, minor] = process.versions.node.split('.').map(Number);
-  // reusePort came in Node 22.12 (and 23.1).
-  const reusePort = process.env.MCP_AFFINITY_REUSE_PORT !== '0' && (major > 22 || (major === 22 && minor >= 12));
-  server.listen({ port: PORT, host: HOST, ...(reusePort ? { reusePort: true, exclusive: true } : {}) }, () => {
+  server.listen({ port: PORT, host: HOST }, () => {
     process.send?.({ type: 'ready', workerId: mcp.worker.workerId, pid: process.pid });
   });
   // Shutdown, in this order:
-  // 1. stop taking public connections (the primary sends new ones to other workers);
+  // 1. stop taking public connections (the other workers accept new ones); the ones open
+  //    finish their requests, each answered with `Connection: close`;
   // 2. drain: refuse new sessions, serve this worker's sessions for the drain period, finish what
   //    is in flight, then end the sessions and close the worker (listener, sockets, timers);
   // 3. close what this process opened itself: the Redis client given to RedisStore;
   // 4. exit.
   process.once('SIGTERM', async () => {
-    server.close();
-    await mcp.drain(Number(process.env.MCP_AFFINITY_DRAIN_MS ?? 5000));
+    const drainMs = Number(process.env.MCP_AFFINITY_DRAIN_MS ?? 5000);
+    const closed = connections.close(drainMs);
+    await mcp.drain(drainMs);
+    await closed;
     await redis?.quit();
     process.exit(0);
   });

@@ -1,7 +1,7 @@
 /**
  * kill -9 of workers of examples/multi-worker under traffic on new connections: every request gets
  * an answer or a connection error (none hangs: node:cluster's round robin could hand a connection to
- * the dying worker and hold it forever; the example's workers bind the port themselves), and the
+ * the dying worker and hold it forever; the example's workers accept from one shared socket), and the
  * sessions of the killed workers go on (continuity). How fast is judged in bench/, not here.
  */
 
