@@ -3,8 +3,8 @@ export { type ErrorCode, ErrorCodes, JsonRpcCodes, McpAffinityError } from './er
 export { MCP_PATHS, type McpAffinityRouter, mcpAffinity } from './gateway.js';
 export { FORWARDED_HEADER, RECEIVED_BY_HEADER, SERVED_BY_HEADER } from './hop/hop-headers.js';
 export { SIGNATURE_HEADER } from './hop/hop-signature.js';
-export { newConnectionFetch } from './http/new-connection-fetch.js';
 export { DEFAULT_CLOSE_GRACE_MS, type GracefulClose, trackConnections } from './http/graceful-close.js';
+export { newConnectionFetch } from './http/new-connection-fetch.js';
 export { getScope, INTERNAL_HEADER, SESSION_HEADER } from './http/request-state.js';
 export { internalForwardGuard } from './middleware/internal-forward-guard.js';
 export { rpcDispatch } from './middleware/rpc-dispatch.js';
