@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import Redis, { type RedisOptions } from 'ioredis';
 import { freePort } from './ports';
+import { waitFor } from './wait';
 
 export interface TestRedis {
   readonly url: string;
@@ -20,22 +21,20 @@ export interface TestRedis {
 /** A key prefix no other test uses: tests never flush a shared database. */
 export const uniquePrefix = (name: string): string => `test:${name}:${randomBytes(4).toString('hex')}:`;
 
-/** Resolves once the server answers PING (raw RESP over a socket: nothing left behind). */
+/** Whether the server answers PING (raw RESP over a socket: nothing left behind). */
+const answersPing = (port: number): Promise<boolean> =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setTimeout(500);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => (socket.destroy(), resolve(data.toString().startsWith('+PONG'))));
+    socket.once('error', () => (socket.destroy(), resolve(false)));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+  });
+
+/** Resolves once the server answers PING: a child process announces nothing, so this polls. */
 async function waitForPing(port: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.setTimeout(500);
-      socket.once('connect', () => socket.write('PING\r\n'));
-      socket.once('data', (data) => (socket.destroy(), resolve(data.toString().startsWith('+PONG'))));
-      socket.once('error', () => (socket.destroy(), resolve(false)));
-      socket.once('timeout', () => (socket.destroy(), resolve(false)));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(() => answersPing(port), { intervalMs: 50, what: `redis-server on port ${port} answering PING` });
 }
 
 /**
