@@ -5,12 +5,11 @@
 import type Redis from 'ioredis';
 import { McpAffinityError, RedisStore } from '../../lib/index';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+import { waitFor } from '../helpers/wait';
 import { describeStoreContract } from './store-contract';
 
 // Stopping Redis needs a server this test started: with an external REDIS_URL the test is declared skipped.
 const testWithOwnRedis = process.env.REDIS_URL ? test.skip : test;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let redis: TestRedis;
 const clients: Redis[] = [];
@@ -75,10 +74,18 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     const peer = make({ prefix, heartbeatIntervalMs: 100, heartbeatTtlMs: 300, workerCacheMs: 50 });
     await dying.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
     await dying.claimSession({ sessionId: 'w1.s', workerId: 'w1', scope: '*' });
-    await sleep(500);
+    const workerKey = `${prefix}{affinity}:worker:w1`;
+    // The lease only moves on a heartbeat Redis acknowledged: once it ends a whole TTL past the
+    // registration's, a heartbeat sent after the registration's TTL had run out was acknowledged.
+    const registeredUntil = dying.lease('w1')!.until;
+    await waitFor(() => dying.lease('w1')!.until > registeredUntil + 300, { what: 'a heartbeat past the registration TTL' });
     expect(await peer.getWorker('w1')).toBeDefined(); // heartbeats keep it alive past its TTL
     await dying.close(); // the process "dies": no more heartbeats, no deregistration
-    await sleep(450);
+    // Within the heartbeat window: what the last heartbeat left is at most one TTL (on Redis' clock).
+    const left = await client().pttl(workerKey);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(300);
+    await waitFor(async () => (await client().exists(workerKey)) === 0, { what: 'the worker key expired in Redis' });
     expect(await peer.getWorker('w1')).toBeUndefined();
     // The session outlives its owner, for another worker to adopt (session continuity).
     expect(await peer.getSession('w1.s')).toMatchObject({ workerId: 'w1', epoch: 0 });
@@ -95,18 +102,36 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     await store.claimSession({ sessionId: 'w1.idle', workerId: 'w1', scope: '*' });
     const scriptCalls = async (): Promise<number> =>
       Number((await client().info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+    // Expiry runs on Redis' clock: the busy session, claimed first, is touched every 20 ms until Redis
+    // expires the idle one (EXISTS, not a script: the count below is of scripts).
+    await waitFor(
+      async () => {
+        store.touchSession('w1.busy', 'w1', '*');
+        return (await client().exists(`${prefix}{affinity}:session:w1.idle`)) === 0;
+      },
+      { what: 'the idle session expired in Redis' },
+    );
+    expect(await store.getSession('w1.busy')).toBeDefined();
+    expect(await store.getSession('w1.idle')).toBeUndefined();
+
+    // The throttle runs on the JS clock: fake timers space 40 touches 20 ms apart in no time.
     const before = await scriptCalls();
-    for (let i = 0; i < 40; i++) {
-      store.touchSession('w1.busy', 'w1', '*');
-      await sleep(20);
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      for (let i = 0; i < 40; i++) {
+        store.touchSession('w1.busy', 'w1', '*');
+        await jest.advanceTimersByTimeAsync(20);
+      }
+    } finally {
+      jest.useRealTimers();
     }
+    // INFO goes after the touches on the same connection: every write sent is counted.
     const writes = (await scriptCalls()) - before;
-    // 40 touches over ~800 ms with a 100 ms throttle: about 8 writes, not 40 (other tests may
+    // 40 touches over 800 ms with a 100 ms throttle: about 8 writes, not 40 (other tests may
     // share the server, hence the margin).
     expect(writes).toBeGreaterThanOrEqual(4);
     expect(writes).toBeLessThan(20);
     expect(await store.getSession('w1.busy')).toBeDefined();
-    expect(await store.getSession('w1.idle')).toBeUndefined();
   });
 
   test('a duplicate worker id is refused at registration', async () => {
@@ -138,8 +163,10 @@ describe('Redis outage', () => {
       await client.ping();
       await owner.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
       expect(await peer.getWorker('w1')).toBeDefined();
+      // Not once(): that rejects on the 'error' events a lost connection may bring.
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
       await own.stop();
-      await sleep(100);
+      await closed; // the client saw the connection go: calls now fail fast
 
       await expect(Promise.resolve(peer.getWorker('w-unknown'))).rejects.toMatchObject({ code: 'ERR_MCP_AFFINITY_STORE_UNAVAILABLE' });
       await expect(peer.claimSession({ sessionId: 'w1.x', workerId: 'w1', scope: '*' })).rejects.toMatchObject({
@@ -148,10 +175,11 @@ describe('Redis outage', () => {
       // The cached owner is stale, but still used while Redis is away.
       expect(await peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
 
+      const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
       await own.restart(); // empty: a restart without persistence lost every key
-      const deadline = Date.now() + 5000;
-      while (client.status !== 'ready' && Date.now() < deadline) await sleep(50);
-      await sleep(300); // a heartbeat re-creates the membership
+      await ready;
+      // A heartbeat re-creates the membership.
+      await waitFor(async () => (await client.exists(`${prefix}{affinity}:worker:w1`)) === 1, { what: 'a heartbeat re-created w1' });
       expect(await peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
       expect(await peer.claimSession({ sessionId: 'w1.y', workerId: 'w1', scope: '*' })).toBe(true);
     } finally {
