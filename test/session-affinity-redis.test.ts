@@ -7,6 +7,7 @@ import type Redis from 'ioredis';
 import { RedisStore } from '../lib/index';
 import { openSession, type RunningGateway, rawRequest, rpc, startGateway, testCatalog } from './helpers/gateway';
 import { startRedis, type TestRedis, uniquePrefix } from './helpers/redis';
+import { deferred } from './helpers/wait';
 
 let redis: TestRedis;
 let client: Redis;
@@ -105,12 +106,18 @@ describe('sessionAffinity on RedisStore', () => {
   test('the session’s record holds its owner and endpoint, and DELETE through a peer removes it', async () => {
     const sessionId = await openSession(`${a.url}/servers/beta/mcp`);
     expect(await storeB.getSession(sessionId)).toMatchObject({ sessionId, workerId: a.workerId, scope: 'beta', epoch: 0 });
+    // The owner releases the record fire-and-forget: the test waits for that call to settle.
+    const released = deferred();
+    const release = storeA.releaseSession.bind(storeA);
+    jest
+      .spyOn(storeA, 'releaseSession')
+      .mockImplementation((id, workerId) => release(id, workerId).finally(() => id === sessionId && released.resolve()));
     const del = await rawRequest(`${b.url}/servers/beta/mcp`, {
       method: 'DELETE',
       headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
     });
     expect(del.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 50)); // release is fire-and-forget
+    await released.promise;
     expect(await storeB.getSession(sessionId)).toBeUndefined();
     expect(
       (await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': sessionId })).status,
