@@ -10,6 +10,7 @@ import { newConnectionFetch } from '../../lib/index';
 import { type ExampleCluster, startExampleCluster } from '../helpers/example-cluster';
 import { type RawResponse, rawRequest, rpc } from '../helpers/gateway';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+import { waitFor } from '../helpers/wait';
 
 // Stopping Redis needs a server this test started: with an external REDIS_URL the test is declared skipped.
 const testWithOwnRedis = process.env.REDIS_URL ? test.skip : test;
@@ -150,20 +151,20 @@ describe('many hosts on one Redis', () => {
 
       await redis.restart();
       // No restart of any gateway: within a few heartbeats new sessions work again, through any host.
-      const deadline = Date.now() + 15_000;
-      let recovered: string | undefined;
-      while (!recovered && Date.now() < deadline) {
-        recovered = await initialize(h2, '/servers/alpha/mcp').catch(() => undefined);
-        if (!recovered) await new Promise((r) => setTimeout(r, 200));
-      }
+      // The hosts are child processes that announce no recovery: their state is polled.
+      const recovered = await waitFor(() => initialize(h2, '/servers/alpha/mcp').catch(() => undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+        what: 'a new session on h2 after the Redis restart',
+      });
       expect(recovered).toBeDefined();
-      let routed = 0;
-      while (routed === 0 && Date.now() < deadline) {
-        if ((await call(h1, '/servers/alpha/mcp', recovered!, 'tools/list')).status === 200) routed++;
-        else await new Promise((r) => setTimeout(r, 200));
-      }
-      expect(routed).toBe(1);
-      expect(toolsOf(await call(h1, '/servers/alpha/mcp', recovered!, 'tools/list'))).toEqual(['add', 'echo']);
+      const routed = await waitFor(async () => (await call(h1, '/servers/alpha/mcp', recovered, 'tools/list')).status === 200, {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+        what: 'the new session routed through h1',
+      });
+      expect(routed).toBe(true);
+      expect(toolsOf(await call(h1, '/servers/alpha/mcp', recovered, 'tools/list'))).toEqual(['add', 'echo']);
       expect((await call(h1, '/servers/alpha/mcp', owned, 'ping')).status).toBe(200);
     },
     30_000,
