@@ -17,8 +17,10 @@ import {
   startGateway,
   testCatalog,
 } from './helpers/gateway';
+import { deferred } from './helpers/wait';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Fake timers for the worker's own timers (idle sweep, drain period); the network still runs. */
+const fakeTimers = () => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
 
 /** Starts gamma's slow tool; resolves with the whole SSE body once the tool finished. */
 function slowCall(url: string, sessionId: string, id: number): { started: Promise<void>; done: Promise<{ status: number; body: string }> } {
@@ -78,12 +80,14 @@ describe('lifecycle', () => {
     gates = [];
   });
   afterEach(async () => {
+    jest.useRealTimers();
     for (const gate of created) gate.release();
     created.length = 0;
     await Promise.all(running.splice(0).map((g) => g.close()));
   });
 
   test('an idle session expires on its owner and in the store; a busy one does not', async () => {
+    fakeTimers(); // before the worker starts, so that its idle sweep runs on the fake clock
     const a = await start({ sessionIdleTimeoutMs: 300 });
     const idle = await openSession(`${a.url}/servers/alpha/mcp`);
     const busy = await openSession(`${a.url}/servers/alpha/mcp`);
@@ -96,15 +100,16 @@ describe('lifecycle', () => {
       expect((await rpc(`${a.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: i, method: 'ping' }, { 'mcp-session-id': busy })).status).toBe(
         200,
       );
-      await sleep(60);
+      await jest.advanceTimersByTimeAsync(60);
     }
-    // ~720 ms later: the idle one is gone, the busy one and the one with a call in flight are not.
+    // 720 ms later: the idle one is gone, the busy one and the one with a call in flight are not.
     expect((await rpc(`${a.url}/servers/alpha/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': idle })).status).toBe(
       404,
     );
     expect(store.getSession(idle)).toBeUndefined();
     expect(a.router.worker.sessions.has(idle)).toBe(false);
     expect(a.router.worker.sessions.has(working)).toBe(true);
+    jest.useRealTimers();
     gate.release();
     expect((await call.done).body).toContain('slow done');
   });
@@ -180,6 +185,7 @@ describe('lifecycle', () => {
     const inFlight = slowCall(b.url, session, 1);
     await inFlight.started;
 
+    fakeTimers(); // the drain period runs on the fake clock
     const drained = a.router.drain(300);
     const refused = await rpc(`${a.url}/servers/alpha/mcp`, initializeBody());
     expect(refused.status).toBe(503);
@@ -193,8 +199,9 @@ describe('lifecycle', () => {
       200,
     );
 
-    await sleep(400); // the period is over, but a call is still in flight: the worker waits for it
+    await jest.advanceTimersByTimeAsync(400); // the period is over, but a call is still in flight: the worker waits for it
     expect(store.getWorker(a.workerId)).toBeDefined();
+    jest.useRealTimers();
     gate.release();
     const finished = await inFlight.done;
     expect(finished.status).toBe(200);
@@ -243,7 +250,8 @@ describe('lifecycle', () => {
   });
 
   test('a client that disconnects cancels the work on the owner: the tool’s abort signal fires', async () => {
-    let aborted: unknown;
+    const aborted = deferred<unknown>();
+    const gate = newGate(); // released after the test, so the tool ends even if no abort came
     let markStarted!: () => void;
     const started = new Promise<void>((r) => (markStarted = r));
     const catalog = createCatalog({
@@ -256,8 +264,8 @@ describe('lifecycle', () => {
               await ctx.sendProgress(1);
               markStarted();
               await new Promise<void>((resolve) => {
-                ctx.signal.addEventListener('abort', () => ((aborted = ctx.signal.reason), resolve()));
-                setTimeout(resolve, 5000).unref();
+                ctx.signal.addEventListener('abort', () => (aborted.resolve(ctx.signal.reason), resolve()));
+                void gate.released.then(resolve);
               });
               return { content: [{ type: 'text', text: 'done' }] };
             },
@@ -280,8 +288,6 @@ describe('lifecycle', () => {
     );
     await started;
     req.destroy(); // the client goes away from B; B drops its hop to A; A cancels the call
-    const deadline = Date.now() + 2000;
-    while (aborted === undefined && Date.now() < deadline) await sleep(20);
-    expect(String(aborted)).toMatch(/the client disconnected/);
+    expect(String(await aborted.promise)).toMatch(/the client disconnected/);
   });
 });

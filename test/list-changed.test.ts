@@ -8,10 +8,9 @@
 import http from 'node:http';
 import type Redis from 'ioredis';
 import { MemoryStore, RedisStore, type SessionStore } from '../lib/index';
-import { openSession, startGateway, testCatalog } from './helpers/gateway';
+import { openSession, rpc, startGateway, testCatalog } from './helpers/gateway';
 import { startRedis, type TestRedis, uniquePrefix } from './helpers/redis';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitFor } from './helpers/wait';
 
 interface Stream {
   status: number;
@@ -48,11 +47,21 @@ function openStream(url: string, sessionId: string): Promise<Stream> {
 }
 
 const listChanged = (s: Stream): number => s.events.filter((e) => e.includes('notifications/tools/list_changed')).length;
+/** The tool-list notifications a stream received before the marker (a resource update), or undefined before the marker. */
+const listChangedBeforeMarker = (s: Stream, uri: string): number | undefined => {
+  const marker = s.events.findIndex((e) => e.includes('notifications/resources/updated') && e.includes(uri));
+  return marker < 0 ? undefined : s.events.slice(0, marker).filter((e) => e.includes('notifications/tools/list_changed')).length;
+};
 
-async function scenario(makeStore: () => SessionStore): Promise<void> {
+/**
+ * `subscribed` resolves once every worker listens for the store's events (a Redis SUBSCRIBE is
+ * acknowledged asynchronously, and nothing announces it).
+ */
+async function scenario(makeStore: () => SessionStore, subscribed: () => Promise<void> = async () => undefined): Promise<void> {
   const catalogA = testCatalog();
+  const catalogB = testCatalog();
   const a = await startGateway({ store: makeStore(), catalog: catalogA });
-  const b = await startGateway({ store: makeStore(), catalog: testCatalog() });
+  const b = await startGateway({ store: makeStore(), catalog: catalogB });
   const streams: Stream[] = [];
   try {
     const alpha = await openSession(`${b.url}/servers/alpha/mcp`);
@@ -69,7 +78,16 @@ async function scenario(makeStore: () => SessionStore): Promise<void> {
     const betaStream = await openStream(`${a.url}/servers/beta/mcp`, beta);
     const unscopedStream = await openStream(`${b.url}/mcp`, unscoped);
     streams.push(betaStream, unscopedStream);
-    await sleep(50);
+    // Subscriptions on the owner (B) for the marker below: a resource update B sends each session.
+    const subscribe = (server: string, session: string, uri: string) =>
+      rpc(`${b.url}${server}`, { jsonrpc: '2.0', id: 9, method: 'resources/subscribe', params: { uri } }, { 'mcp-session-id': session });
+    for (const [server, session, uri] of [
+      ['/servers/alpha/mcp', alpha, 'memo://alpha/readme'],
+      ['/servers/beta/mcp', beta, 'memo://beta/secret'],
+      ['/mcp', unscoped, 'memo://alpha/readme'],
+    ] as const)
+      expect((await subscribe(server, session, uri)).status).toBe(200);
+    await subscribed();
 
     // The tool set of alpha changes on worker A; the sessions live on worker B.
     catalogA.addTool('alpha', {
@@ -77,9 +95,23 @@ async function scenario(makeStore: () => SessionStore): Promise<void> {
       inputSchema: { type: 'object' },
       handler: () => ({ content: [{ type: 'text', text: 'HEY' }] }),
     });
-    const deadline = Date.now() + 3000;
-    while ((listChanged(alphaStream) === 0 || listChanged(unscopedStream) === 0) && Date.now() < deadline) await sleep(20);
-    await sleep(150);
+    await waitFor(() => listChanged(alphaStream) > 0 && listChanged(unscopedStream) > 0, { what: 'notifications/tools/list_changed' });
+    // A marker after the change: B sends each session a resource update on the same stream, so a
+    // wrong or duplicate list_changed B sent for the change arrives before it.
+    catalogB.resourceUpdated('alpha', 'memo://alpha/readme');
+    catalogB.resourceUpdated('beta', 'memo://beta/secret');
+    const before = await waitFor(
+      () => {
+        const counts = [
+          listChangedBeforeMarker(alphaStream, 'memo://alpha/readme'),
+          listChangedBeforeMarker(unscopedStream, 'memo://alpha/readme'),
+          listChangedBeforeMarker(betaStream, 'memo://beta/secret'),
+        ];
+        return counts.every((c) => c !== undefined) ? counts : undefined;
+      },
+      { what: 'the resource-update marker on every stream' },
+    );
+    expect(before).toEqual([1, 1, 0]);
     expect(listChanged(alphaStream)).toBe(1);
     expect(listChanged(unscopedStream)).toBe(1);
     expect(listChanged(betaStream)).toBe(0);
@@ -108,13 +140,27 @@ describe('hosts sharing Redis', () => {
   test('each with its own RedisStore and client', async () => {
     const prefix = uniquePrefix('list-changed');
     const stores: RedisStore[] = [];
+    const probe = redis.client();
+    clients.push(probe);
+    // Both workers' subscribing connections are on the events channel (the only channel under this prefix).
+    const subscribed = async () => {
+      await waitFor(
+        async () => {
+          const channels = (await probe.pubsub('CHANNELS', `${prefix}*`)) as string[];
+          if (channels.length === 0) return false;
+          const counts = (await probe.pubsub('NUMSUB', ...channels)) as Array<string | number>;
+          return counts.filter((_, i) => i % 2 === 1).reduce<number>((sum, n) => sum + Number(n), 0) >= 2;
+        },
+        { what: 'both workers subscribed to the gateway events' },
+      );
+    };
     await scenario(() => {
       const client = redis.client();
       clients.push(client);
       const store = new RedisStore({ client, prefix });
       stores.push(store);
       return store;
-    });
+    }, subscribed);
     for (const s of stores) await s.close();
   });
 });

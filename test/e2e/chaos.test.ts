@@ -12,11 +12,11 @@ import http from 'node:http';
 import { ACCEPT, initializeBody, type RawResponse, rawRequest, rpc } from '../helpers/gateway';
 import { type Host, open, startHost } from '../helpers/hosts';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+import { waitFor } from '../helpers/wait';
 
 // Stopping Redis needs a server this test started: with an external REDIS_URL the test is declared skipped.
 const testWithOwnRedis = process.env.REDIS_URL ? test.skip : test;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TOOLS: Record<string, string[]> = { alpha: ['add', 'echo'], beta: ['reverse', 'whoami'], gamma: ['slow'] };
 
 /** Tallies what clients saw, and fails on anything mis-scoped. */
@@ -108,7 +108,7 @@ describe('chaos', () => {
           jsonrpc: '2.0',
           id: 41,
           method: 'tools/call',
-          params: { name: 'slow', arguments: { ticks: 40 }, _meta: { progressToken: 't' } },
+          params: { name: 'slow', arguments: { ticks: 3 }, _meta: { progressToken: 't' } },
         }),
       );
     });
@@ -138,6 +138,10 @@ describe('chaos', () => {
       const observed = new Observed();
       let stop = false;
       let retryAfterMissing = 0;
+      type Phase = 'before' | 'away' | 'back';
+      const now: { phase: Phase } = { phase: 'before' };
+      /** Per phase, the hosts that answered an initialize (which needs Redis) and how. */
+      const initialized = { before: new Set<string>(), away: new Set<string>(), back: new Set<string>() };
       const traffic = (async () => {
         for (let i = 0; !stop; i++) {
           const { id, server } = sessions[i % sessions.length]!;
@@ -150,14 +154,39 @@ describe('chaos', () => {
           observed.see(server, response);
           if (response.status === 503 && response.headers['retry-after'] === undefined) retryAfterMissing++;
           // A new session now and then: needs Redis.
-          if (i % 10 === 0) observed.see(server, await rpc(`${host.url}/servers/${server}/mcp`, initializeBody()));
+          if (i % 10 === 0) {
+            const during = now.phase;
+            const init = await rpc(`${host.url}/servers/${server}/mcp`, initializeBody());
+            observed.see(server, init);
+            if (during === now.phase && (during === 'away' ? init.status === 503 : init.status === 200)) initialized[during].add(host.url);
+          }
         }
       })();
-      await sleep(400);
+      // Each phase lasts until the traffic saw it on every host: sessions created; refused while
+      // Redis is away; created again once it is back (every host's client reconnected).
+      const everyHost = (set: Set<string>) => () => set.size === hosts.length;
+      await waitFor(everyHost(initialized.before), { timeoutMs: 10_000, what: 'traffic flowing on every host' });
       await redis.stop();
-      await sleep(800);
+      now.phase = 'away';
+      await waitFor(everyHost(initialized.away), { timeoutMs: 10_000, what: 'every host refusing new sessions without Redis' });
       await redis.restart();
-      await sleep(1500);
+      now.phase = 'back';
+      await waitFor(everyHost(initialized.back), { timeoutMs: 10_000, what: 'every host creating sessions again' });
+      // The workers re-register on their heartbeat (the restarted Redis is empty): traffic goes on
+      // until every host serves every session again, which the store announces to nobody.
+      const served = async () => {
+        for (const { id, server } of sessions)
+          for (const host of hosts) {
+            const { status } = await rpc(
+              `${host.url}/servers/${server}/mcp`,
+              { jsonrpc: '2.0', id: 1, method: 'ping' },
+              { 'mcp-session-id': id },
+            );
+            if (status !== 200) return false;
+          }
+        return true;
+      };
+      await waitFor(served, { timeoutMs: 10_000, intervalMs: 50, what: 'every host serving every session again' });
       stop = true;
       await traffic;
 
@@ -211,13 +240,18 @@ describe('chaos', () => {
 
     isolated.process.kill('SIGCONT');
     // It heartbeats again, and its session (still alive in its memory) is reachable again.
-    const deadline = Date.now() + 5000;
-    let back = 0;
-    while (back !== 200 && Date.now() < deadline) {
-      back = (await rpc(`${b.url}/servers/beta/mcp`, { jsonrpc: '2.0', id: 4, method: 'tools/list' }, { 'mcp-session-id': onIsolated }))
-        .status;
-      if (back !== 200) await sleep(100);
-    }
+    // Nothing announces it to the test: poll.
+    const back = await waitFor(
+      async () => {
+        const { status } = await rpc(
+          `${b.url}/servers/beta/mcp`,
+          { jsonrpc: '2.0', id: 4, method: 'tools/list' },
+          { 'mcp-session-id': onIsolated },
+        );
+        return status === 200 ? status : undefined;
+      },
+      { timeoutMs: 5000, intervalMs: 100, what: 'the isolated host serving its session again' },
+    );
     expect(back).toBe(200);
     expect(seen.misScoped).toBe(0);
     console.log(`host isolated for 2.5 s: ${seen.summary()}, slowest answer ${slowest} ms; back after SIGCONT`);

@@ -16,6 +16,7 @@ import { initializeBody, rpc } from '../helpers/gateway';
 import { type Host, startHost } from '../helpers/hosts';
 import { freePort } from '../helpers/ports';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+import { waitFor } from '../helpers/wait';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const SERVERS = { alpha: ['add', 'echo'], beta: ['reverse', 'whoami'] } as const;
@@ -71,16 +72,21 @@ async function startNginx(config: string, dir: string, port: number): Promise<Ch
   fs.writeFileSync(file, config);
   execFileSync(NGINX!, ['-t', '-c', file, '-p', dir], { stdio: 'pipe' });
   const child = spawn(NGINX!, ['-c', file, '-p', dir], { stdio: 'ignore' });
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const ok = await rpc(`http://127.0.0.1:${port}/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }).then(
-      () => true,
-      () => false,
-    );
-    if (ok) return child;
-    if (Date.now() > deadline) throw new Error(`nginx did not start: ${fs.readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const failed = () => new Error(`nginx did not start: ${fs.readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
+  // nginx announces nothing when it listens: poll until it answers (an exit fails at once).
+  await waitFor(
+    () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw failed();
+      return rpc(`http://127.0.0.1:${port}/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }).then(
+        () => true,
+        () => false,
+      );
+    },
+    { timeoutMs: 5000, intervalMs: 50, what: 'nginx answering' },
+  ).catch(() => {
+    throw failed();
+  });
+  return child;
 }
 
 async function stopNginx(child: ChildProcess | undefined): Promise<void> {

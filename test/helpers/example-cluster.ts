@@ -66,16 +66,28 @@ export async function startExampleCluster(
         check();
       });
     },
-    async waitForWorkers(count, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (announced.size < count) {
-        if (Date.now() > deadline || primary.exitCode !== null)
-          throw new Error(`cluster did not start ${count} workers; output:\n${output}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 100);
-        });
-      }
+    waitForWorkers(count, timeoutMs = 15_000) {
+      // Woken by the cluster's output (a worker announcing itself) or by the primary's exit.
+      return new Promise<void>((resolve, reject) => {
+        let settled = false;
+        const finish = (error?: Error): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          if (error) reject(error);
+          else resolve();
+        };
+        const failed = () => new Error(`cluster did not start ${count} workers; output:\n${output}`);
+        const timer = setTimeout(() => finish(failed()), timeoutMs);
+        const check = (): void => {
+          if (settled) return;
+          if (announced.size >= count) return finish();
+          if (primary.exitCode !== null || primary.signalCode !== null) return finish(failed());
+          waiters.push(check);
+        };
+        void exited.then(check);
+        check();
+      });
     },
     async stop() {
       if (primary.exitCode === null && primary.signalCode === null) primary.kill('SIGTERM');
