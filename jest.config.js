@@ -14,7 +14,13 @@ const SOURCE_JS = { '^(\\.{1,2}/.*)\\.js$': '$1' };
 const common = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+    // jose is ES modules only; Node runs require() of it, jest's module system (before Node 24.9)
+    // does not: it is compiled to CommonJS for the tests.
+    '^.+/node_modules/jose/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' } }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
 };
 
 const EXPRESS4_TESTS = [

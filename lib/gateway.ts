@@ -4,7 +4,9 @@
  */
 import type { RequestListener } from 'node:http';
 import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
+import { resourceMetadataRouter } from './auth/resource-metadata.js';
 import { ErrorCodes, JsonRpcCodes } from './errors.js';
+import { claimsInternal } from './http/request-state.js';
 import { httpRpcError, sendRpcError } from './http/rpc-error.js';
 import { internalForwardGuard } from './middleware/internal-forward-guard.js';
 import { rpcDispatch } from './middleware/rpc-dispatch.js';
@@ -37,6 +39,12 @@ export interface McpAffinityRouter extends Router {
    * Use it when the router is mounted at the root (`app.use(mcp)`).
    */
   front(app: RequestListener): RequestListener;
+  /**
+   * With `auth`: verifies the bearer token now (401/403 as the router would) and sets `req.auth`,
+   * for middlewares of yours that need the principal before the router (a rate limiter keyed by
+   * it). The router does not verify again; a hop is let through (the guard judges it).
+   */
+  readonly authenticate: RequestHandler;
 }
 
 /** The paths `front()` routes itself: `/mcp` and `/servers/<id>/mcp`, any letter case, any query. */
@@ -90,6 +98,8 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
     throw error;
   }
   const router = express.Router() as McpAffinityRouter;
+  // Where clients learn which authorization server to ask for a token (RFC 9728).
+  if (worker.config.auth) router.use(resourceMetadataRouter(worker.config.auth, catalog));
   router.all(MCP_PATHS, ...chain);
   // `/servers//mcp`, `/servers/a/b/mcp`, `/servers/mcp`: never fall through to anything unscoped.
   router.all(/^\/servers\/(?:.*\/)?mcp\/?$/i, function unknownServerPath(_req, res) {
@@ -118,6 +128,12 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
     // mounted before it, which already ran on the worker that received the request.
     listen: { value: (app?: RequestListener) => worker.listen(app ?? hopsOnly(router)) },
     close: { value: () => worker.close() },
+    authenticate: {
+      value: function mcpAffinityAuthenticate(req, res, next) {
+        if (!worker.bearerCheck || claimsInternal(req)) return next();
+        worker.bearerCheck(req, res, () => next());
+      } satisfies RequestHandler,
+    },
     drain: { value: (periodMs?: number) => worker.drain(periodMs) },
     front: {
       value: (app: RequestListener): RequestListener => {

@@ -1,3 +1,5 @@
+export { type JwtVerifierOptions, jwtVerifier } from './auth/jwt-verifier.js';
+export { principalOf } from './auth/principal.js';
 export { createCatalog, MemoryCatalog } from './catalog.js';
 export { type ErrorCode, ErrorCodes, JsonRpcCodes, McpAffinityError } from './errors.js';
 export { MCP_PATHS, type McpAffinityRouter, mcpAffinity } from './gateway.js';
@@ -5,7 +7,7 @@ export { FORWARDED_HEADER, RECEIVED_BY_HEADER, SERVED_BY_HEADER } from './hop/ho
 export { SIGNATURE_HEADER } from './hop/hop-signature.js';
 export { DEFAULT_CLOSE_GRACE_MS, type GracefulClose, trackConnections } from './http/graceful-close.js';
 export { newConnectionFetch } from './http/new-connection-fetch.js';
-export { getScope, INTERNAL_HEADER, SESSION_HEADER } from './http/request-state.js';
+export { getScope, INTERNAL_HEADER, isInternalHop, SESSION_HEADER } from './http/request-state.js';
 export { internalForwardGuard } from './middleware/internal-forward-guard.js';
 export { rpcDispatch } from './middleware/rpc-dispatch.js';
 export { serverScope } from './middleware/server-scope.js';
@@ -32,6 +34,9 @@ export {
 export type {
   AffinityWorkerOptions,
   ArgumentCompleter,
+  AuthOptions,
+  AuthorizePolicy,
+  AuthorizeRequest,
   BodyLimitOptions,
   Catalog,
   GatewayEvent,

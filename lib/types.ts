@@ -5,6 +5,8 @@
  * pass are never mutated.
  */
 import type { RequestListener } from 'node:http';
+import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type {
   CallToolResult,
@@ -54,6 +56,11 @@ export interface HandlerContext {
   readonly sessionId: string | undefined;
   /** The id of the worker executing the handler (the session's owner). */
   readonly workerId: string;
+  /**
+   * Who sent the request, as the verifier established it on the worker that received it (the
+   * SDK's `AuthInfo`); `undefined` without `auth`.
+   */
+  readonly auth: AuthInfo | undefined;
   /** Fires when the client cancels the request or goes away. */
   readonly signal: AbortSignal;
   /**
@@ -239,6 +246,8 @@ export interface SessionSnapshot {
   readonly logLevel?: string;
   /** The resource URIs the client subscribed to. */
   readonly subscriptions?: readonly string[];
+  /** Who opened the session (`principalOf` of its token); a request of anyone else gets 404. */
+  readonly principal?: string;
 }
 
 /**
@@ -330,6 +339,48 @@ export interface GatewayWorker {
   close(): Promise<void>;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Authentication and authorization
+// ---------------------------------------------------------------------------------------------
+
+/** What `authorize` is asked: may this principal use this virtual server, or this item of it? */
+export interface AuthorizeRequest {
+  /** The verified token's `AuthInfo`. */
+  readonly auth: AuthInfo;
+  /** The virtual server (of the item, for an item). */
+  readonly serverId: string;
+  /** `'server'`: the virtual server itself (asked first, and for every item of it). */
+  readonly kind: 'server' | 'tool' | 'resource' | 'resourceTemplate' | 'prompt';
+  /** The tool or prompt name, the resource URI or the template; absent for `'server'`. */
+  readonly name?: string;
+}
+
+/** Decides; `false` hides the item (absent from lists, and a call gets the unknown-item error). */
+export type AuthorizePolicy = (request: AuthorizeRequest) => boolean | Promise<boolean>;
+
+/**
+ * The gateway as an OAuth 2.1 resource server (the MCP authorization spec). The worker that
+ * receives a request verifies its bearer token once; a forwarded request carries the principal
+ * under the hop's signature, and the owner does not verify it again.
+ */
+export interface AuthOptions {
+  /** Verifies a bearer token: `jwtVerifier()` from this package, or any SDK `OAuthTokenVerifier`. */
+  verifier: OAuthTokenVerifier;
+  /**
+   * The gateway's public origin (and path prefix, if it is mounted under one), as clients reach it:
+   * resource identifiers and metadata URLs are built on it.
+   */
+  publicUrl: string;
+  /** The authorization servers named in the Protected Resource Metadata (RFC 9728). */
+  authorizationServers: readonly string[];
+  /** Scopes every token must carry; otherwise 403 `insufficient_scope`. @default [] */
+  requiredScopes?: readonly string[];
+  /** Scopes listed in the metadata as supported. @default requiredScopes */
+  scopesSupported?: readonly string[];
+  /** Who may use which virtual server and item. @default everything is allowed */
+  authorize?: AuthorizePolicy;
+}
+
 /** Options of `createAffinityWorker()`: the identity every middleware of one process shares. */
 export interface AffinityWorkerOptions {
   /**
@@ -337,6 +388,12 @@ export interface AffinityWorkerOptions {
    * a rotation: the first signs, any verifies.
    */
   secret: string | readonly string[];
+  /**
+   * Bearer-token authentication and authorization: a request without a valid token gets 401 with
+   * `WWW-Authenticate: Bearer resource_metadata="…"`; a session belongs to its principal.
+   * @default none (no authentication)
+   */
+  auth?: AuthOptions;
   /**
    * Where workers and sessions are recorded.
    * @default the embedded cluster store in a `node:cluster` worker, otherwise a new `MemoryStore`

@@ -7,6 +7,7 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { type BearerCheck, createBearerCheck } from './auth/bearer-check.js';
 import { Forwarder } from './hop/forwarder.js';
 import { ReplayCache } from './hop/replay-cache.js';
 import { Admission } from './http/admission.js';
@@ -40,6 +41,8 @@ export class AffinityWorker implements GatewayWorker {
   readonly sessions: SessionRegistry;
   /** Where sessions whose id names another worker live now (adopted after their owner left). */
   readonly movedSessions = new MovedSessions();
+  /** Checks a request's bearer token, when `auth` is on. */
+  readonly bearerCheck: BearerCheck | undefined;
 
   private readonly ownsStore: boolean;
   private readonly internal: InternalListener;
@@ -66,6 +69,7 @@ export class AffinityWorker implements GatewayWorker {
     this.replayCache = new ReplayCache(config.maxClockSkewMs);
     this.forwarder = new Forwarder({ ...config, workerId: this.workerId, metrics: this.metrics, store: this.store });
     this.sessions = new SessionRegistry({ ...config, continuity, workerId: this.workerId, store: this.store, metrics: this.metrics });
+    this.bearerCheck = config.auth && createBearerCheck(config.auth);
   }
 
   get exposeWorkerHeaders(): boolean {

@@ -11,11 +11,15 @@ test('on Node 20 it exits 1 with one line naming the version needed and how to g
   expect(result.status).toBe(1);
   expect(result.stdout).toBe('');
   expect(result.stderr.trim().split('\n')).toEqual([
-    'express-mcp-affinity needs Node 22 or newer (this is v20.20.2): install it (nvm install 22, or npm i node@22) and run again.',
+    'express-mcp-affinity needs Node 22.12 or newer (this is v20.20.2): install it (nvm install 22, or npm i node@22) and run again.',
   ]);
 });
 
-test('on Node 22 or newer it says nothing and passes', () => {
+test('on Node 22.11 (no require() of ES modules) it exits 1', () => {
+  expect(run('22.11.0').status).toBe(1);
+});
+
+test('on Node 22.12 or newer it says nothing and passes', () => {
   const result = run('22.12.0');
   expect(result.status).toBe(0);
   expect(result.stderr).toBe('');

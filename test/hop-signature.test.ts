@@ -63,6 +63,29 @@ describe('signHop / parseSignature', () => {
     expect(macMatches([SECRET], signature, { method: 'POST', url: hop.url, sessionId: '', body: Buffer.from(' ') })).toBe(false);
   });
 
+  test('the headers the owner acts on are covered: one changed, added or dropped fails the MAC; others do not matter', () => {
+    const headers = {
+      accept: 'application/json, text/event-stream',
+      'content-type': 'application/json',
+      'mcp-protocol-version': '2025-06-18',
+      authorization: 'Bearer abc',
+      'x-mcp-affinity-principal': 'eyJjbGllbnRJZCI6ImEifQ',
+    };
+    const signature = parsed(signHop(SECRET, { ...hop, headers }, NOW));
+    const verify = (h: Record<string, string>) => macMatches([SECRET], signature, { ...request, headers: h });
+    expect(verify(headers)).toBe(true);
+    expect(verify({ ...headers, 'user-agent': 'anything', 'x-custom': '1' })).toBe(true);
+    expect(verify({ ...headers, accept: 'application/json' })).toBe(false);
+    expect(verify({ ...headers, authorization: 'Bearer other' })).toBe(false);
+    expect(verify({ ...headers, 'x-mcp-affinity-principal': 'eyJjbGllbnRJZCI6ImIifQ' })).toBe(false);
+    expect(verify({ ...headers, 'last-event-id': '7' })).toBe(false);
+    expect(verify({ ...headers, cookie: 'sid=1' })).toBe(false);
+    const { authorization: _dropped, ...withoutAuthorization } = headers;
+    expect(verify(withoutAuthorization)).toBe(false);
+    // Present but empty is not absent.
+    expect(verify({ ...headers, 'mcp-name': '' })).toBe(false);
+  });
+
   describe('parseSignature rejects malformed headers', () => {
     const valid = signHop(SECRET, hop, NOW);
     const [t, n, to, from, v1] = valid.split(',') as [string, string, string, string, string];

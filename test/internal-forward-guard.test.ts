@@ -107,6 +107,8 @@ describe('internalForwardGuard on real gateways', () => {
         targetWorkerId: over.to ?? a.workerId,
         sourceWorkerId: over.from ?? b.workerId,
         body: Buffer.from(body),
+        // The headers hopHeaders() sends that the MAC covers.
+        headers: mcpHeaders(over.sessionId ?? sessionId),
       },
       over.now,
     );
@@ -298,6 +300,7 @@ describe('internalForwardGuard on real gateways', () => {
           targetWorkerId: a.workerId,
           sourceWorkerId: b.workerId,
           body: Buffer.from(body),
+          headers: mcpHeaders(sessionId),
         });
         const sameNonce = wrong.replace(/n=[^,]+/, /n=[^,]+/.exec(valid)![0]);
         expectRefused(await send(`${url}${ALPHA}`, { headers: hopHeaders(sameNonce), body }), 'bad-signature');
@@ -440,6 +443,7 @@ describe('internalForwardGuard on real gateways', () => {
           targetWorkerId: rotating.workerId,
           sourceWorkerId: b.workerId,
           body: Buffer.from(body),
+          headers: mcpHeaders(session),
         });
 
       for (const [name, secret] of [

@@ -166,6 +166,7 @@ describe('sessionAffinity between two workers', () => {
       targetWorkerId: b.workerId,
       sourceWorkerId: a.workerId,
       body: Buffer.from(body),
+      headers: { 'content-type': 'application/json', accept: ACCEPT },
     });
     const before = a.seen.length;
     const response = await rawRequest(`${internalUrl}/servers/alpha/mcp`, {

@@ -13,6 +13,11 @@
 // (MCP_AFFINITY_DRAIN_MS: the drain period on SIGTERM; MCP_AFFINITY_HIBERNATE_MS: idle sessions
 // drop their SDK objects after this long and are rebuilt on their next request).
 //
+// Bearer tokens (OAuth 2.1 resource server): set MCP_JWKS_FILE (a JWKS JSON file), MCP_JWT_ISSUER
+// and MCP_JWT_AUDIENCE; MCP_PUBLIC_URL is the gateway's URL as clients reach it (default
+// http://HOST:PORT). MCP_AUTH_POLICY is JSON, token `sub` → the virtual server ids it may use
+// ({"alice": ["alpha", "beta"]}); a `sub` not listed may use every server.
+//
 // DNS rebinding protection: MCP requests whose Host header names anything other than localhost,
 // 127.0.0.1, [::1] or HOST get 403. MCP_ALLOWED_HOSTS (comma-separated hostnames) replaces that
 // list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
@@ -20,7 +25,8 @@ import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import express from 'express';
-import { mcpAffinity, RedisStore, setupClusterPrimary, trackConnections } from 'express-mcp-affinity';
+import { readFileSync } from 'node:fs';
+import { jwtVerifier, mcpAffinity, RedisStore, setupClusterPrimary, trackConnections } from 'express-mcp-affinity';
 import promClient from 'prom-client';
 import { createExampleCatalog } from './catalog.mjs';
 
@@ -105,6 +111,7 @@ if (cluster.isPrimary) {
 } else {
   let redis;
   let store;
+  const auth = authFromEnv();
   if (REDIS_URL) {
     const { Redis } = await import('ioredis');
     redis = new Redis(REDIS_URL);
@@ -122,6 +129,7 @@ if (cluster.isPrimary) {
       advertisedHost: process.env.MCP_AFFINITY_ADVERTISED_HOST,
     },
     catalog: createExampleCatalog(),
+    auth,
     // DNS-rebinding protection, checked on the worker that receives a request, before any forward:
     // a Host other than these names gets 403, and so does a browser Origin other than loopback.
     allowedHosts: ALLOWED_HOSTS.includes('*') ? undefined : ALLOWED_HOSTS,
@@ -190,4 +198,24 @@ if (cluster.isPrimary) {
     await redis?.quit();
     process.exit(0);
   });
+}
+
+/** The `auth` option from MCP_JWKS_FILE, MCP_JWT_ISSUER, MCP_JWT_AUDIENCE (all three, or none). */
+function authFromEnv() {
+  const { MCP_JWKS_FILE, MCP_JWT_ISSUER, MCP_JWT_AUDIENCE, MCP_AUTH_POLICY } = process.env;
+  if (!MCP_JWKS_FILE && !MCP_JWT_ISSUER && !MCP_JWT_AUDIENCE) return undefined;
+  if (!MCP_JWKS_FILE || !MCP_JWT_ISSUER || !MCP_JWT_AUDIENCE) {
+    throw new Error('bearer auth needs MCP_JWKS_FILE, MCP_JWT_ISSUER and MCP_JWT_AUDIENCE together');
+  }
+  const allowed = MCP_AUTH_POLICY ? JSON.parse(MCP_AUTH_POLICY) : {};
+  return {
+    verifier: jwtVerifier({ jwks: JSON.parse(readFileSync(MCP_JWKS_FILE, 'utf8')), issuer: MCP_JWT_ISSUER, audience: MCP_JWT_AUDIENCE }),
+    publicUrl: process.env.MCP_PUBLIC_URL ?? `http://${HOST.includes(':') ? `[${HOST}]` : HOST}:${PORT}`,
+    authorizationServers: [MCP_JWT_ISSUER],
+    // A virtual server is visible (with all its items) only to the subjects listed for it.
+    authorize: ({ auth, serverId, kind }) => {
+      const servers = allowed[auth.extra?.sub];
+      return kind !== 'server' || servers === undefined || servers.includes(serverId);
+    },
+  };
 }

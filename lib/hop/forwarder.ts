@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { authOf, encodePrincipal, PRINCIPAL_HEADER } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { INTERNAL_HEADER } from '../http/request-state.js';
 import { httpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
@@ -119,6 +120,8 @@ export class Forwarder {
     const headers = copyRequestHeaders(req);
     headers['content-length'] = body.length;
     headers[INTERNAL_HEADER] = 'true';
+    const auth = authOf(req);
+    if (auth) headers[PRINCIPAL_HEADER] = encodePrincipal(auth);
     headers[SIGNATURE_HEADER] = signHop(this.deps.secrets[0]!, {
       method: hop.method,
       url: hop.url,
@@ -126,6 +129,7 @@ export class Forwarder {
       targetWorkerId: owner.workerId,
       sourceWorkerId: this.deps.workerId,
       body,
+      headers,
     });
     const traceparent = childTraceparent(req.headers.traceparent);
     if (traceparent) {

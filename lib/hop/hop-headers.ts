@@ -1,6 +1,7 @@
 /** Which headers cross a hop: the message's own, never those describing one connection. */
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PRINCIPAL_HEADER } from '../auth/principal.js';
 import { INTERNAL_HEADER } from '../http/request-state.js';
 import { SIGNATURE_HEADER } from './hop-signature.js';
 
@@ -23,17 +24,19 @@ const HOP_BY_HOP = new Set([
   'content-length',
   INTERNAL_HEADER,
   SIGNATURE_HEADER,
+  // Only the forwarder sets it, from the principal it verified; never a client's.
+  PRINCIPAL_HEADER,
 ]);
 
+/**
+ * The headers the owner gets. Headers a client names in `Connection` cross too: the owner must
+ * see what the receiving worker saw, so that a request is answered the same, local or forwarded
+ * (dropped, `Connection: mcp-session-id` would lose the session, `content-type` the body's type).
+ */
 export function copyRequestHeaders(req: IncomingMessage): http.OutgoingHttpHeaders {
   const headers: http.OutgoingHttpHeaders = {};
-  const connectionTokens = new Set(
-    String(req.headers.connection ?? '')
-      .split(',')
-      .map((t) => t.trim().toLowerCase()),
-  );
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
     headers[name] = value;
   }
   return headers;

@@ -4,8 +4,28 @@
  * replayed, nor redirected to another worker.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { PRINCIPAL_HEADER } from '../auth/principal.js';
 
 export const SIGNATURE_HEADER = 'x-mcp-affinity-signature';
+
+/**
+ * The request headers the owner acts on, covered by the MAC: what is answered (Accept, the
+ * protocol version, Last-Event-ID), how the body is read, who asks (Authorization, the principal,
+ * Cookie for a user's app that `listen(app)` runs again), and the 2026-07-28 routing headers. A
+ * proxy between workers can change none of them, nor add one.
+ */
+export const SIGNED_HEADERS = [
+  'accept',
+  'content-type',
+  'mcp-protocol-version',
+  'last-event-id',
+  'authorization',
+  'cookie',
+  'mcp-method',
+  'mcp-name',
+  PRINCIPAL_HEADER,
+] as const;
 
 export interface HopFields {
   readonly method: string;
@@ -18,6 +38,8 @@ export interface HopFields {
   readonly timestamp: number;
   readonly nonce: string;
   readonly body: Buffer;
+  /** The request's headers, of which `SIGNED_HEADERS` are covered. @default none */
+  readonly headers?: IncomingHttpHeaders | OutgoingHttpHeaders;
 }
 
 export type HopRefusal =
@@ -33,8 +55,13 @@ export type HopRefusal =
 /** The text the MAC covers; the body enters as its digest, computed once per hop. */
 function canonical(fields: HopFields): string {
   const digest = createHash('sha256').update(fields.body).digest('hex');
+  const headers = SIGNED_HEADERS.map((name) => {
+    const value = fields.headers?.[name];
+    // Absent and empty differ: an added header changes the text.
+    return value === undefined ? `${name}!` : `${name}=${Array.isArray(value) ? value.join(', ') : String(value)}`;
+  });
   return [
-    'v1',
+    'v2',
     fields.method.toUpperCase(),
     fields.url,
     fields.sessionId,
@@ -43,6 +70,7 @@ function canonical(fields: HopFields): string {
     String(fields.timestamp),
     fields.nonce,
     digest,
+    ...headers,
   ].join('\n');
 }
 
@@ -87,7 +115,7 @@ export function parseSignature(value: string): ParsedSignature | undefined {
 export function macMatches(
   secrets: readonly string[],
   signature: ParsedSignature,
-  request: Pick<HopFields, 'method' | 'url' | 'sessionId' | 'body'>,
+  request: Pick<HopFields, 'method' | 'url' | 'sessionId' | 'body' | 'headers'>,
 ): boolean {
   const text = canonical({ ...request, ...signature });
   let matched = false;

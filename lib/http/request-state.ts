@@ -20,6 +20,8 @@ export interface RequestState {
   routed?: boolean;
   /** Set by `sessionAffinity` when the session's record says this worker owns it (continuity). */
   sessionRecord?: SessionRecord;
+  /** Set once this package's bearer check accepted the request's token (it runs once). */
+  authenticated?: boolean;
   /** Set by `internalForwardGuard` once a hop's signature checked out. */
   verifiedHop?: { sourceWorkerId: string };
 }
@@ -62,3 +64,10 @@ export function singleHeader(req: IncomingMessage, name: string): string | undef
 }
 
 export const SESSION_HEADER = 'mcp-session-id';
+
+/**
+ * Whether the request is a hop from another worker (it claims to be one; `internalForwardGuard`
+ * refuses it with 403 unless its signature checks out). For a rate limiter mounted before the
+ * router: `skip: isInternalHop` counts each client request once, on the worker that received it.
+ */
+export const isInternalHop = (req: IncomingMessage): boolean => claimsInternal(req);

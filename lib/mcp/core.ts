@@ -4,8 +4,10 @@
  * 2026-07-28 sessionless path both call `core.call()`, and each builds the handler context of its
  * era. Errors are thrown as the SDK's `McpError`.
  */
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { CompleteRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { Catalog, HandlerContext, Logger, McpScope } from '../types.js';
+import type { AuthorizePolicy, Catalog, HandlerContext, Logger, McpScope } from '../types.js';
+import { authorizedView, type ItemKind, permits } from './authorized-view.js';
 import { complete } from './completion.js';
 import { listPrompts, listResources, listResourceTemplates, listTools } from './list-results.js';
 import { getPrompt } from './prompts.js';
@@ -15,11 +17,13 @@ import { callTool } from './tools.js';
 /** What one request gives the core: its scope, and how to build a handler's context. */
 export interface CoreRequest {
   readonly scope: McpScope;
+  /** Who asks (for `authorize`); `undefined` without authentication. */
+  readonly auth: AuthInfo | undefined;
   readonly context: (serverId: string) => HandlerContext;
 }
 
 type Params = Record<string, unknown>;
-type MethodHandler = (params: Params, request: CoreRequest) => object | Promise<object>;
+type MethodHandler = (catalog: Catalog, params: Params, request: CoreRequest) => object | Promise<object>;
 
 /** The methods every era answers the same way (params already checked by `parseParams`). */
 export const CORE_METHODS = [
@@ -35,6 +39,19 @@ export const CORE_METHODS = [
 ] as const;
 export type CoreMethod = (typeof CORE_METHODS)[number];
 
+/** The kinds of item each method reads. */
+const KINDS: Record<CoreMethod, readonly ItemKind[]> = {
+  ping: [],
+  'tools/list': ['tool'],
+  'tools/call': ['tool'],
+  'resources/list': ['resource'],
+  'resources/read': ['resource', 'resourceTemplate'],
+  'resources/templates/list': ['resourceTemplate'],
+  'prompts/list': ['prompt'],
+  'prompts/get': ['prompt'],
+  'completion/complete': ['prompt', 'resource', 'resourceTemplate'],
+};
+
 export interface McpCore {
   readonly catalog: Catalog;
   /** Answers one request of a core method. Rejects with an `McpError`. */
@@ -43,25 +60,36 @@ export interface McpCore {
   serves(method: string): method is CoreMethod;
   /** Whether `uri` is a resource of the scope (for `resources/subscribe`). */
   resourceExists(scope: McpScope, uri: string): boolean;
+  /** Whether `auth` may use the scope's virtual server (`authorize` with `kind: 'server'`). */
+  permitsServer(scope: McpScope, auth: AuthInfo | undefined): Promise<boolean>;
 }
 
-export function createMcpCore(catalog: Catalog, logger: Logger): McpCore {
+export function createMcpCore(catalog: Catalog, logger: Logger, authorize?: AuthorizePolicy): McpCore {
   const methods: Record<CoreMethod, MethodHandler> = {
     ping: () => ({}),
-    'tools/list': (_p, r) => listTools(catalog, r.scope),
-    'tools/call': (p, r) => callTool(catalog, r.scope, p as { name: string; arguments?: Params }, r.context, logger),
-    'resources/list': (_p, r) => listResources(catalog, r.scope),
-    'resources/read': (p, r) => readResource(catalog, r.scope, String(p.uri), r.context),
-    'resources/templates/list': (_p, r) => listResourceTemplates(catalog, r.scope),
-    'prompts/list': (_p, r) => listPrompts(catalog, r.scope),
-    'prompts/get': (p, r) => getPrompt(catalog, r.scope, p as { name: string; arguments?: Record<string, string> }, r.context),
-    'completion/complete': (p, r) => complete(catalog, r.scope, p as CompleteRequest['params']),
+    'tools/list': (c, _p, r) => listTools(c, r.scope),
+    'tools/call': (c, p, r) => callTool(c, r.scope, p as { name: string; arguments?: Params }, r.context, logger),
+    'resources/list': (c, _p, r) => listResources(c, r.scope),
+    'resources/read': (c, p, r) => readResource(c, r.scope, String(p.uri), r.context),
+    'resources/templates/list': (c, _p, r) => listResourceTemplates(c, r.scope),
+    'prompts/list': (c, _p, r) => listPrompts(c, r.scope),
+    'prompts/get': (c, p, r) => getPrompt(c, r.scope, p as { name: string; arguments?: Record<string, string> }, r.context),
+    'completion/complete': (c, p, r) => complete(c, r.scope, p as CompleteRequest['params']),
   };
   const names = new Set<string>(CORE_METHODS);
   return {
     catalog,
-    call: async (method, params, request) => methods[method](params, request),
+    call: async (method, params, request) => {
+      // Without a policy (or without authentication) the catalog itself: no cost on the hot path.
+      const seen =
+        authorize && request.auth ? await authorizedView(catalog, request.scope, KINDS[method], authorize, request.auth) : catalog;
+      return methods[method](seen, params, request);
+    },
     serves: (method): method is CoreMethod => names.has(method),
     resourceExists: (scope, uri) => resourceExists(catalog, scope, uri),
+    permitsServer: async (scope, auth) => {
+      if (!authorize || !auth || scope.kind !== 'server') return true;
+      return permits(authorize, auth).server(scope.serverId);
+    },
   };
 }

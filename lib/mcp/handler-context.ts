@@ -3,6 +3,8 @@
  * eras. What differs between eras is only the channel back to the client: a 2025 session has one
  * (the request's SSE stream and server-to-client requests); a 2026-07-28 request has none yet.
  */
+
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import {
   type CreateMessageRequestParamsBase,
   type CreateMessageResult,
@@ -35,6 +37,7 @@ export interface HandlerContextInput {
   readonly scope: McpScope;
   readonly sessionId: string | undefined;
   readonly workerId: string;
+  readonly auth: AuthInfo | undefined;
   readonly signal: AbortSignal;
   readonly progressToken: string | number | undefined;
   /** `undefined` when the era has no channel back to the client. */
@@ -52,6 +55,7 @@ export function createHandlerContext(input: HandlerContextInput): HandlerContext
     scope: input.scope,
     sessionId: input.sessionId,
     workerId: input.workerId,
+    auth: input.auth,
     signal: input.signal,
     sendProgress: async (progress, total, message) => {
       if (progressToken === undefined || !channel) return;

@@ -7,8 +7,10 @@
  * the header checks, `server/discover`, `resultType` on every result, and no channel back to the
  * client.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { authOf } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { singleHeader } from '../http/request-state.js';
 import { type HttpRpcError, httpRpcError, sendRpcError } from '../http/rpc-error.js';
@@ -155,7 +157,7 @@ const CACHED_METHODS = new Set(['tools/list', 'resources/list', 'resources/templ
 const CACHE_HINTS = { ttlMs: 0, cacheScope: 'private' } as const;
 
 async function answer(
-  _req: IncomingMessage,
+  req: IncomingMessage,
   res: ServerResponse,
   scope: McpScope,
   method: string,
@@ -177,14 +179,17 @@ async function answer(
     if (!res.writableFinished) abort.abort(new Error('the client disconnected'));
   });
   const meta = params._meta as { progressToken?: string | number } | undefined;
+  const auth = authOf(req);
   const result = await deps.core.call(method as Parameters<McpCore['call']>[0], params, {
     scope,
+    auth,
     context: (serverId) =>
       createHandlerContext({
         serverId,
         scope,
         sessionId: undefined,
         workerId: deps.workerId,
+        auth,
         signal: abort.signal,
         progressToken: meta?.progressToken,
         // One JSON answer per request here: there is no stream to carry notifications on.

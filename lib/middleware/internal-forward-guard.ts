@@ -8,7 +8,9 @@
  * and `X-Forwarded-For` are never looked at: behind a same-host proxy every client is loopback.
  */
 import type { IncomingMessage } from 'node:http';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestHandler } from 'express';
+import { decodePrincipal, PRINCIPAL_HEADER } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { type HopRefusal, macMatches, type ParsedSignature, parseSignature, SIGNATURE_HEADER } from '../hop/hop-signature.js';
 import { readRawBody } from '../http/body.js';
@@ -86,11 +88,22 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
           url: req.originalUrl ?? req.url ?? '/',
           sessionId: singleHeader(req, SESSION_HEADER) ?? '',
           body,
+          headers: req.headers,
         };
         if (!macMatches(secrets, checked, request)) return refuse(req, res, 'bad-signature');
         // Remembered only once the MAC checked out, so forgeries cannot fill the cache.
         if (!worker.replayCache.remember(checked.nonce, checked.timestamp)) return refuse(req, res, 'replayed');
         requestState(req).verifiedHop = { sourceWorkerId: checked.sourceWorkerId };
+        // The principal the receiving worker verified, signed with the hop: not verified again.
+        const principal = singleHeader(req, PRINCIPAL_HEADER);
+        if (principal !== undefined) {
+          const auth = decodePrincipal(principal, singleHeader(req, 'authorization'));
+          if (!auth) return refuse(req, res, 'bad-signature', '; unreadable principal');
+          (req as { auth?: AuthInfo }).auth = auth;
+          return next();
+        }
+        // A peer without authentication forwarded it: this worker checks the token itself.
+        if (worker.bearerCheck) return worker.bearerCheck(req, res, next);
         next();
       },
       (error: unknown) => {

@@ -5,6 +5,7 @@
  */
 import type { EventStore } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { RequestHandler } from 'express';
+import { authOf } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { SERVED_BY_HEADER } from '../hop/hop-headers.js';
 import { claimsInternal, requestState } from '../http/request-state.js';
@@ -19,6 +20,7 @@ import type { SessionFactory } from '../sessions/open-session.js';
 import { serveSessionRequest } from '../sessions/serve-request.js';
 import type { Catalog, RpcDispatchOptions } from '../types.js';
 import { resolveWorkerOption } from '../worker.js';
+import { unknownServer } from './server-scope.js';
 import { atCapacity } from './session-affinity.js';
 
 const OWNER = 'rpcDispatch';
@@ -80,7 +82,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
   const worker = resolveWorkerOption(OWNER, options.worker);
   const config = resolveDispatchConfig(options);
   const { logger, workerId } = worker;
-  const core = createMcpCore(config.catalog, logger);
+  const core = createMcpCore(config.catalog, logger, worker.config.auth?.authorize);
   const identity = { serverInfo: config.serverInfo, instructions: config.instructions, workerId };
   const factory: SessionFactory = {
     registry: worker.sessions,
@@ -135,7 +137,16 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     };
     if (worker.exposeWorkerHeaders) res.setHeader(SERVED_BY_HEADER, workerId);
     // 2026-07-28: no session; served here, through the scope, whatever Mcp-Session-Id says.
-    if (isSessionless(req)) return void serveSessionless(req, res, state.scope, state.messages, sessionless).catch(failed);
+    if (isSessionless(req)) {
+      const scope = state.scope;
+      // A virtual server the principal may not use does not exist for it (as at `initialize`).
+      return void core
+        .permitsServer(scope, authOf(req))
+        .then((permitted) =>
+          permitted ? serveSessionless(req, res, scope, state.messages, sessionless) : sendRpcError(res, unknownServer()),
+        )
+        .catch(failed);
+    }
     if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
       return sendRpcError(
         res,

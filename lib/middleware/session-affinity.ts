@@ -151,6 +151,34 @@ function routeLiving(
   found.then(to, (error: unknown) => storeFailed(worker, res, `store lookup for worker ${target}`, error));
 }
 
+/** Where a request that is not a hop goes: served here (`next`), or forwarded to its session's owner. */
+function routeRequest(worker: AffinityWorker, limits: BodyLimits, req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
+  // 2026-07-28 is sessionless: whatever worker receives a request serves it, never forwarded.
+  if (isSessionless(req)) return next();
+  const sessionId = singleHeader(req, SESSION_HEADER);
+  if (sessionId === undefined || sessionId === '') return next();
+  const ownerId = ownerOf(sessionId);
+  // Not an id any worker issued: rpcDispatch answers 404.
+  if (ownerId === undefined) return next();
+  // Awake here, and this worker's lease held since: served here, without a lookup.
+  const awake = worker.sessions.get(sessionId);
+  if (awake && worker.sessions.trusted(awake, Date.now())) {
+    worker.metrics.lookup('owned');
+    return next();
+  }
+  if (worker.sessions.continuity) {
+    if (!awake) return routeLiving(worker, limits, req, res, next, ownerId, sessionId);
+    // The lease lapsed (a pause): ours still, or taken over meanwhile (then routed to its owner).
+    return void worker.sessions.verify(awake).then(
+      (ours) => (ours ? next() : routeLiving(worker, limits, req, res, next, ownerId, sessionId)),
+      (error: unknown) => storeFailed(worker, res, 'session check', error),
+    );
+  }
+  if (awake) return next();
+  if (ownerId === worker.workerId) return next();
+  route(worker, limits, req, res, ownerId, sessionId);
+}
+
 export function sessionAffinity(options: SessionAffinityOptions): RequestHandler {
   checkOptionsObject(OWNER, options, SESSION_AFFINITY_OPTION_NAMES);
   const worker = resolveWorkerOption(OWNER, options.worker);
@@ -170,29 +198,8 @@ export function sessionAffinity(options: SessionAffinityOptions): RequestHandler
     // DNS-rebinding protection, before anything else happens to the request.
     const refused = worker.admitsOrigin(req.headers.host, singleHeader(req, 'origin'));
     if (refused) return sendRpcError(res, forbiddenOrigin(refused));
-    // 2026-07-28 is sessionless: whatever worker receives a request serves it, never forwarded.
-    if (isSessionless(req)) return next();
-    const sessionId = singleHeader(req, SESSION_HEADER);
-    if (sessionId === undefined || sessionId === '') return next();
-    const ownerId = ownerOf(sessionId);
-    // Not an id any worker issued: rpcDispatch answers 404.
-    if (ownerId === undefined) return next();
-    // Awake here, and this worker's lease held since: served here, without a lookup.
-    const awake = worker.sessions.get(sessionId);
-    if (awake && worker.sessions.trusted(awake, Date.now())) {
-      worker.metrics.lookup('owned');
-      return next();
-    }
-    if (worker.sessions.continuity) {
-      if (!awake) return routeLiving(worker, limits, req, res, next, ownerId, sessionId);
-      // The lease lapsed (a pause): ours still, or taken over meanwhile (then routed to its owner).
-      return void worker.sessions.verify(awake).then(
-        (ours) => (ours ? next() : routeLiving(worker, limits, req, res, next, ownerId, sessionId)),
-        (error: unknown) => storeFailed(worker, res, 'session check', error),
-      );
-    }
-    if (awake) return next();
-    if (ownerId === worker.workerId) return next();
-    route(worker, limits, req, res, ownerId, sessionId);
+    // The bearer token is verified here, once: a forward carries the principal, signed.
+    if (worker.bearerCheck) return worker.bearerCheck(req, res, () => routeRequest(worker, limits, req, res, next));
+    routeRequest(worker, limits, req, res, next);
   };
 }

@@ -21,6 +21,7 @@ const names =
 
 export const WORKER_OPTION_NAMES = names<AffinityWorkerOptions>()([
   'secret',
+  'auth',
   'store',
   'workerId',
   'internal',

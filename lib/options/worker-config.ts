@@ -3,6 +3,7 @@
  * parts read. A wrong option throws here, naming the option, the value and the fix.
  */
 import { getHeapStatistics } from 'node:v8';
+import { type AuthConfig, resolveAuth } from '../auth/auth-config.js';
 import type { AffinityWorkerOptions, Logger, SessionStore } from '../types.js';
 import { WORKER_OPTION_NAMES } from './option-names.js';
 import { checkLogger, checkOptionsObject, invalidOption, positiveInteger, requireObjectWith } from './validations.js';
@@ -19,6 +20,8 @@ export interface WorkerConfig {
   readonly workerId: string | undefined;
   /** Secrets, newest first: the first signs, any verifies. */
   readonly secrets: readonly string[];
+  /** Bearer-token authentication, when on. */
+  readonly auth: AuthConfig | undefined;
   readonly store: SessionStore | undefined;
   readonly internal: InternalListen;
   readonly maxClockSkewMs: number;
@@ -150,6 +153,7 @@ export function resolveWorkerConfig(options: AffinityWorkerOptions): WorkerConfi
   return {
     workerId: options.workerId,
     secrets,
+    auth: resolveAuth(WORKER_OWNER, options.auth),
     store: options.store,
     internal: resolveInternal(options.internal),
     maxClockSkewMs: positiveInteger(WORKER_OWNER, 'maxClockSkewMs', options.maxClockSkewMs, 30_000),

@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type EventStore, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import { authOf, principalOf } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { httpRpcError, sendRpcError } from '../http/rpc-error.js';
 import type { McpCore } from '../mcp/core.js';
@@ -46,6 +47,7 @@ function build(
   state: SessionState,
   epoch: number,
   init: SessionSnapshot['init'],
+  principal: string | undefined,
   onInitialized: (session: OwnedSession) => void,
 ): OwnedSession {
   const { registry } = factory;
@@ -61,7 +63,7 @@ function build(
     onsessioninitialized: () => onInitialized(session),
     onsessionclosed: () => registry.forget(session, 'deleted'),
   });
-  const session = new OwnedSession(sessionId, scopeKey(scope), server, transport, state, epoch, init);
+  const session = new OwnedSession(sessionId, scopeKey(scope), server, transport, state, epoch, init, principal);
   transport.onclose = () => registry.forget(session, 'closed');
   return session;
 }
@@ -77,13 +79,15 @@ export async function openSession(
   const { registry } = factory;
   const { protocolVersion, capabilities, clientInfo } = message.params;
   const init = { protocolVersion, capabilities, clientInfo };
-  const sessionId = await registry.claim(scopeKey(scope), { init });
+  // The session belongs to whoever opens it: a request of anyone else is answered as unknown.
+  const principal = principalOf(authOf(req));
+  const sessionId = await registry.claim(scopeKey(scope), { init, ...(principal === undefined ? {} : { principal }) });
   if (sessionId === undefined) return sendRpcError(res, storeUnavailable());
   const state: SessionState = { logLevel: undefined, subscriptions: new Set() };
-  const session = build(factory, sessionId, scope, state, 0, init, (s) => registry.add(s));
+  const session = build(factory, sessionId, scope, state, 0, init, principal, (s) => registry.add(s));
   try {
     await session.server.connect(session.transport);
-    await handleWithTransport(session.transport, req, res, message);
+    await handleWithTransport(session.transport, req, res, message, authOf(req));
   } finally {
     if (!registry.knows(sessionId)) {
       // The SDK refused the initialize (e.g. a wrong Accept header), or it failed: nothing to keep.
@@ -116,7 +120,7 @@ export async function rebuildSession(factory: SessionFactory, record: SessionRec
     logLevel: snapshot.logLevel as LoggingLevel | undefined,
     subscriptions: new Set(snapshot.subscriptions ?? []),
   };
-  const session = build(factory, record.sessionId, scope, state, record.epoch ?? 0, snapshot.init, () => undefined);
+  const session = build(factory, record.sessionId, scope, state, record.epoch ?? 0, snapshot.init, snapshot.principal, () => undefined);
   await session.server.connect(session.transport);
   await feed(session.transport, {}, { jsonrpc: '2.0', id: 'mcp-affinity-rebuild', method: 'initialize', params: snapshot.init });
   await feed(

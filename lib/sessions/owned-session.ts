@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { authOf } from '../auth/principal.js';
 import { idOf } from '../mcp/message-checks.js';
 import type { SessionSnapshot } from '../types.js';
 import type { SessionState } from './sdk-server.js';
@@ -29,12 +30,15 @@ export class OwnedSession {
     readonly epoch: number,
     /** The client's `initialize` params, for the store record's snapshot. */
     readonly init: SessionSnapshot['init'],
+    /** Who opened the session (`principalOf`); `undefined` without authentication. */
+    readonly principal: string | undefined,
   ) {}
 
   /** What a rebuild needs, as the store record keeps it. */
   snapshot(): SessionSnapshot {
     return {
       init: this.init,
+      ...(this.principal === undefined ? {} : { principal: this.principal }),
       ...(this.state.logLevel === undefined ? {} : { logLevel: this.state.logLevel }),
       ...(this.state.subscriptions.size === 0 ? {} : { subscriptions: [...this.state.subscriptions] }),
     };
@@ -48,7 +52,7 @@ export class OwnedSession {
   /** Serves one request of this session through its transport. */
   handle(req: IncomingMessage, res: ServerResponse, messages: unknown): Promise<void> {
     if (req.method === 'POST') this.cancelOnDisconnect(res, messages);
-    return handleWithTransport(this.transport, req, res, messages);
+    return handleWithTransport(this.transport, req, res, messages, authOf(req));
   }
 
   /**

@@ -68,12 +68,14 @@ export function createSdkServer(
     const progressToken = extra._meta?.progressToken;
     return {
       scope,
+      auth: extra.authInfo,
       context: (serverId) =>
         createHandlerContext({
           serverId,
           scope,
           sessionId: extra.sessionId,
           workerId: identity.workerId,
+          auth: extra.authInfo,
           signal: extra.signal,
           progressToken,
           channel,

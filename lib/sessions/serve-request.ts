@@ -4,11 +4,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { authOf, principalOf } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { MISDIRECTED_HEADER } from '../hop/forwarder.js';
 import { requestState, SESSION_HEADER, singleHeader } from '../http/request-state.js';
 import { httpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
 import { checkMessages, idOf } from '../mcp/message-checks.js';
+import { unknownServer } from '../middleware/server-scope.js';
 import type { McpScope } from '../types.js';
 import { openSession, rebuildSession, type SessionFactory, scopeKey } from './open-session.js';
 import type { OwnedSession } from './owned-session.js';
@@ -138,7 +140,11 @@ export async function serveSessionRequest(
       : ((await fenced(factory, req, res, registry.get(sessionId))) ??
         (registry.continuity && !res.headersSent ? await wake(factory, req, res, scope, sessionId) : undefined));
     if (res.headersSent) return;
-    if (!session || session.scope !== scopeKey(scope)) return sendRpcError(res, sessionNotFound());
+    // Another endpoint's session, or another principal's (or nobody's, for a bound one): no such
+    // session here, the same answer as an id never issued, so it tells nothing.
+    if (!session || session.scope !== scopeKey(scope) || session.principal !== principalOf(authOf(req))) {
+      return sendRpcError(res, sessionNotFound());
+    }
     if (req.method === 'POST') {
       // Without the header, the version negotiated at initialize applies (not 2025-03-26's batches).
       const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version') ?? session.init.protocolVersion);
@@ -155,6 +161,8 @@ export async function serveSessionRequest(
     if (!Array.isArray(messages) && isInitializeRequest(messages)) {
       // A draining worker takes no new session: the client starts it elsewhere.
       if (isDraining()) return sendRpcError(res, draining(messages));
+      // A virtual server the principal may not use does not exist for it.
+      if (!(await factory.core.permitsServer(scope, authOf(req)))) return sendRpcError(res, unknownServer());
       return openSession(factory, req, res, scope, messages as Parameters<typeof openSession>[4]);
     }
   }

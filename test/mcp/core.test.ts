@@ -17,12 +17,14 @@ function request(scope: McpScope) {
   const signal = new AbortController().signal;
   return {
     scope,
+    auth: undefined,
     context: (serverId: string) =>
       createHandlerContext({
         serverId,
         scope,
         sessionId: undefined,
         workerId: 'w-test',
+        auth: undefined,
         signal,
         progressToken: undefined,
         channel: undefined,
