@@ -8,6 +8,7 @@ export { SIGNATURE_HEADER } from './hop/hop-signature.js';
 export { DEFAULT_CLOSE_GRACE_MS, type GracefulClose, trackConnections } from './http/graceful-close.js';
 export { newConnectionFetch } from './http/new-connection-fetch.js';
 export { getScope, INTERNAL_HEADER, isInternalHop, SESSION_HEADER } from './http/request-state.js';
+export { toolCallOf } from './http/tool-call.js';
 export { internalForwardGuard } from './middleware/internal-forward-guard.js';
 export { rpcDispatch } from './middleware/rpc-dispatch.js';
 export { serverScope } from './middleware/server-scope.js';

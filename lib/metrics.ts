@@ -13,7 +13,7 @@ export type ForwardOutcome = 'ok' | 'owner_gone' | 'timeout' | 'connect_timeout'
 export type LookupResult = 'owned' | 'hit' | 'miss' | 'unknown' | 'error';
 
 /** Why a session ended. */
-export type SessionEnd = 'deleted' | 'expired' | 'closed';
+export type SessionEnd = 'deleted' | 'expired' | 'closed' | 'revoked';
 
 /** What the middlewares report. The default does nothing. */
 export interface MetricsSink {

@@ -214,13 +214,20 @@ export interface WorkerRecord {
 }
 
 /** An event every worker of the gateway hears, through the store. */
-export interface GatewayEvent {
-  /** A virtual server's items changed: its sessions get `notifications/tools/list_changed`. */
-  readonly type: 'catalog-changed';
-  readonly serverId: string;
-  /** The worker it happened on. */
-  readonly origin: string;
-}
+export type GatewayEvent =
+  | {
+      /** A virtual server's items changed: its sessions get `notifications/tools/list_changed`. */
+      readonly type: 'catalog-changed';
+      readonly serverId: string;
+      /** The worker it happened on. */
+      readonly origin: string;
+    }
+  | {
+      /** A session was revoked (`revokeSession`): its owner ends it at once. */
+      readonly type: 'session-revoked';
+      readonly sessionId: string;
+      readonly origin: string;
+    };
 
 /** Who owns a session, and which endpoint it was initialized on. */
 export interface SessionRecord {
@@ -248,6 +255,8 @@ export interface SessionSnapshot {
   readonly subscriptions?: readonly string[];
   /** Who opened the session (`principalOf` of its token); a request of anyone else gets 404. */
   readonly principal?: string;
+  /** When the session was initialized (ms since the epoch), for `sessionMaxAgeMs`. */
+  readonly createdAt?: number;
 }
 
 /**
@@ -308,6 +317,11 @@ export interface SessionStore {
    * server whose tool set changed. Optional: without it, events stay on the worker they happen on.
    */
   publish?(event: GatewayEvent): Promise<void>;
+  /**
+   * The records of the sessions a principal opened (`principalOf`), for an admin endpoint. Not on
+   * any request's path; it may scan every record.
+   */
+  listSessions?(filter: { readonly principal: string }): Promise<SessionRecord[]>;
   /** Receives every published event; returns the unsubscribe function. */
   subscribe?(listener: (event: GatewayEvent) => void): () => void;
   /** Stops the store's own timers and listeners. Never closes a client it was given. */
@@ -461,6 +475,12 @@ export interface AffinityWorkerOptions {
    * @default true when the store can (it has `saveSession` and `adoptSession`)
    */
   sessionContinuity?: boolean;
+  /**
+   * A session's absolute lifetime, however busy it is: past it, its next request gets 404 (the
+   * client initializes again) and the sweeper ends it. In milliseconds.
+   * @default none (only the idle timeout ends sessions)
+   */
+  sessionMaxAgeMs?: number;
   /**
    * A session with no request and no open stream for this long hibernates: its SDK objects are
    * dropped and only its store record remains; the next request rebuilds it. In milliseconds.

@@ -8,6 +8,7 @@ import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { type BearerCheck, createBearerCheck } from './auth/bearer-check.js';
+import { ErrorCodes, McpAffinityError } from './errors.js';
 import { Forwarder } from './hop/forwarder.js';
 import { ReplayCache } from './hop/replay-cache.js';
 import { Admission } from './http/admission.js';
@@ -15,13 +16,13 @@ import { type OriginCheck, resolveOriginPolicy } from './http/origin-policy.js';
 import { InternalListener } from './internal-listener.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import { invalidOption } from './options/validations.js';
-import { resolveWorkerConfig, WORKER_OWNER, type WorkerConfig } from './options/worker-config.js';
+import { resolveSecrets, resolveWorkerConfig, WORKER_OWNER, type WorkerConfig } from './options/worker-config.js';
 import { newSessionId, ownerOf } from './session-id.js';
 import { MovedSessions } from './sessions/moved-sessions.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { ClusterStore } from './stores/cluster-store.js';
 import { MemoryStore } from './stores/memory-store.js';
-import type { AffinityWorkerOptions, GatewayWorker, Logger, SessionStore, WorkerRecord } from './types.js';
+import type { AffinityWorkerOptions, GatewayWorker, Logger, SessionRecord, SessionStore, WorkerRecord } from './types.js';
 
 /** The identity and shared state of one gateway process. Create it with `createAffinityWorker()`. */
 export class AffinityWorker implements GatewayWorker {
@@ -44,6 +45,7 @@ export class AffinityWorker implements GatewayWorker {
   /** Checks a request's bearer token, when `auth` is on. */
   readonly bearerCheck: BearerCheck | undefined;
 
+  private currentSecrets: readonly string[];
   private readonly ownsStore: boolean;
   private readonly internal: InternalListener;
   private record: WorkerRecord | undefined;
@@ -67,9 +69,53 @@ export class AffinityWorker implements GatewayWorker {
     this.streams = new Admission(config.maxOpenStreams);
     this.internal = new InternalListener(config.internal);
     this.replayCache = new ReplayCache(config.maxClockSkewMs);
-    this.forwarder = new Forwarder({ ...config, workerId: this.workerId, metrics: this.metrics, store: this.store });
+    this.currentSecrets = config.secrets;
+    this.forwarder = new Forwarder({
+      ...config,
+      secrets: () => this.currentSecrets,
+      workerId: this.workerId,
+      metrics: this.metrics,
+      store: this.store,
+    });
     this.sessions = new SessionRegistry({ ...config, continuity, workerId: this.workerId, store: this.store, metrics: this.metrics });
     this.bearerCheck = config.auth && createBearerCheck(config.auth);
+  }
+
+  /** The hop secrets now, newest first: the first signs, any verifies. */
+  get secrets(): readonly string[] {
+    return this.currentSecrets;
+  }
+
+  /**
+   * Replaces the hop secrets without a restart (checked like the `secret` option). Roll out in
+   * three steps, each on every worker and host before the next: `[old, new]` (still signs with
+   * old, accepts new), `[new, old]` (signs with new), `[new]`. At no step does a worker sign with a
+   * secret another does not accept.
+   */
+  rotateSecrets(secrets: string | readonly string[]): void {
+    this.currentSecrets = resolveSecrets(secrets);
+    this.logger.info(`[express-mcp-affinity] worker ${this.workerId}: hop secrets rotated (${this.currentSecrets.length})`);
+  }
+
+  /**
+   * Ends a session from any worker or host: its store record is deleted at once (no worker adopts
+   * or routes it any more) and its owner, told through the store's events, ends it. Resolves
+   * whether there was such a session.
+   */
+  async revokeSession(sessionId: string): Promise<boolean> {
+    const record = await this.store.getSession(sessionId);
+    await this.sessions.revoke(sessionId);
+    if (!record) return false;
+    await this.store.releaseSession(sessionId, record.workerId);
+    await this.store.publish?.({ type: 'session-revoked', sessionId, origin: this.workerId });
+    return true;
+  }
+
+  /** The sessions a principal opened, gateway-wide, from the store (`principalOf(auth)`). */
+  async listSessions(filter: { principal: string }): Promise<SessionRecord[]> {
+    if (!this.store.listSessions)
+      throw new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, 'this store cannot list sessions (no listSessions())');
+    return this.store.listSessions(filter);
   }
 
   get exposeWorkerHeaders(): boolean {

@@ -23,9 +23,9 @@
 // list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import express from 'express';
-import { readFileSync } from 'node:fs';
 import { jwtVerifier, mcpAffinity, RedisStore, setupClusterPrimary, trackConnections } from 'express-mcp-affinity';
 import promClient from 'prom-client';
 import { createExampleCatalog } from './catalog.mjs';

@@ -35,7 +35,8 @@ export type OwnerGone = (unreachable: string | undefined) => void;
 
 export interface ForwarderDeps {
   readonly workerId: string;
-  readonly secrets: readonly string[];
+  /** The secrets now, newest first: the first signs (they change with `rotateSecrets`). */
+  readonly secrets: () => readonly string[];
   readonly forwardTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly exposeWorkerHeaders: boolean;
@@ -122,7 +123,7 @@ export class Forwarder {
     headers[INTERNAL_HEADER] = 'true';
     const auth = authOf(req);
     if (auth) headers[PRINCIPAL_HEADER] = encodePrincipal(auth);
-    headers[SIGNATURE_HEADER] = signHop(this.deps.secrets[0]!, {
+    headers[SIGNATURE_HEADER] = signHop(this.deps.secrets()[0]!, {
       method: hop.method,
       url: hop.url,
       sessionId: hop.sessionId,

@@ -35,7 +35,7 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
   const worker = resolveWorkerOption(OWNER, options.worker);
   const limits = resolveBodyLimits(OWNER, options);
   const { logger } = worker;
-  const { secrets, maxClockSkewMs, debugLogging } = worker.config;
+  const { maxClockSkewMs, debugLogging } = worker.config;
 
   /** Everything that can be judged without the body. */
   function precheck(req: IncomingMessage, now: number): HopRefusal | ParsedSignature {
@@ -90,7 +90,7 @@ export function internalForwardGuard(options: InternalForwardGuardOptions): Requ
           body,
           headers: req.headers,
         };
-        if (!macMatches(secrets, checked, request)) return refuse(req, res, 'bad-signature');
+        if (!macMatches(worker.secrets, checked, request)) return refuse(req, res, 'bad-signature');
         // Remembered only once the MAC checked out, so forgeries cannot fill the cache.
         if (!worker.replayCache.remember(checked.nonce, checked.timestamp)) return refuse(req, res, 'replayed');
         requestState(req).verifiedHop = { sourceWorkerId: checked.sourceWorkerId };

@@ -29,6 +29,7 @@ export const WORKER_OPTION_NAMES = names<AffinityWorkerOptions>()([
   'forwardTimeoutMs',
   'connectTimeoutMs',
   'sessionIdleTimeoutMs',
+  'sessionMaxAgeMs',
   'sessionContinuity',
   'hibernateAfterMs',
   'maxSessionsPerWorker',

@@ -28,6 +28,8 @@ export interface WorkerConfig {
   readonly forwardTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly sessionIdleTimeoutMs: number;
+  /** `Infinity` when unset. */
+  readonly sessionMaxAgeMs: number;
   readonly maxConcurrentRequests: number;
   readonly maxConcurrentPerSession: number;
   readonly maxOpenStreams: number;
@@ -160,6 +162,10 @@ export function resolveWorkerConfig(options: AffinityWorkerOptions): WorkerConfi
     forwardTimeoutMs: positiveInteger(WORKER_OWNER, 'forwardTimeoutMs', options.forwardTimeoutMs, 30_000),
     connectTimeoutMs: positiveInteger(WORKER_OWNER, 'connectTimeoutMs', options.connectTimeoutMs, 1000),
     sessionIdleTimeoutMs: positiveInteger(WORKER_OWNER, 'sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, 30 * 60_000),
+    sessionMaxAgeMs:
+      options.sessionMaxAgeMs === undefined
+        ? Number.POSITIVE_INFINITY
+        : positiveInteger(WORKER_OWNER, 'sessionMaxAgeMs', options.sessionMaxAgeMs, 0),
     maxConcurrentRequests: positiveInteger(WORKER_OWNER, 'maxConcurrentRequests', options.maxConcurrentRequests, 1024),
     maxConcurrentPerSession: positiveInteger(WORKER_OWNER, 'maxConcurrentPerSession', options.maxConcurrentPerSession, 32),
     maxOpenStreams: positiveInteger(WORKER_OWNER, 'maxOpenStreams', options.maxOpenStreams, 10_000),

@@ -47,6 +47,8 @@ export function startChangeFanOut(deps: ChangeFanOutDeps): () => void {
     stops.push(
       store.subscribe!((event) => {
         if (event.type === 'catalog-changed') tellSessions(event.serverId);
+        // Revoked from any worker or host: its owner ends it now.
+        else if (event.type === 'session-revoked') void registry.revoke(event.sessionId);
       }),
     );
   }

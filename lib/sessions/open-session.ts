@@ -48,6 +48,7 @@ function build(
   epoch: number,
   init: SessionSnapshot['init'],
   principal: string | undefined,
+  createdAt: number,
   onInitialized: (session: OwnedSession) => void,
 ): OwnedSession {
   const { registry } = factory;
@@ -63,7 +64,7 @@ function build(
     onsessioninitialized: () => onInitialized(session),
     onsessionclosed: () => registry.forget(session, 'deleted'),
   });
-  const session = new OwnedSession(sessionId, scopeKey(scope), server, transport, state, epoch, init, principal);
+  const session = new OwnedSession(sessionId, scopeKey(scope), server, transport, state, epoch, init, principal, createdAt);
   transport.onclose = () => registry.forget(session, 'closed');
   return session;
 }
@@ -81,10 +82,11 @@ export async function openSession(
   const init = { protocolVersion, capabilities, clientInfo };
   // The session belongs to whoever opens it: a request of anyone else is answered as unknown.
   const principal = principalOf(authOf(req));
-  const sessionId = await registry.claim(scopeKey(scope), { init, ...(principal === undefined ? {} : { principal }) });
+  const createdAt = Date.now();
+  const sessionId = await registry.claim(scopeKey(scope), { init, createdAt, ...(principal === undefined ? {} : { principal }) });
   if (sessionId === undefined) return sendRpcError(res, storeUnavailable());
   const state: SessionState = { logLevel: undefined, subscriptions: new Set() };
-  const session = build(factory, sessionId, scope, state, 0, init, principal, (s) => registry.add(s));
+  const session = build(factory, sessionId, scope, state, 0, init, principal, createdAt, (s) => registry.add(s));
   try {
     await session.server.connect(session.transport);
     await handleWithTransport(session.transport, req, res, message, authOf(req));
@@ -120,7 +122,8 @@ export async function rebuildSession(factory: SessionFactory, record: SessionRec
     logLevel: snapshot.logLevel as LoggingLevel | undefined,
     subscriptions: new Set(snapshot.subscriptions ?? []),
   };
-  const session = build(factory, record.sessionId, scope, state, record.epoch ?? 0, snapshot.init, snapshot.principal, () => undefined);
+  const { init, principal, createdAt = Date.now() } = snapshot;
+  const session = build(factory, record.sessionId, scope, state, record.epoch ?? 0, init, principal, createdAt, () => undefined);
   await session.server.connect(session.transport);
   await feed(session.transport, {}, { jsonrpc: '2.0', id: 'mcp-affinity-rebuild', method: 'initialize', params: snapshot.init });
   await feed(

@@ -32,6 +32,8 @@ export class OwnedSession {
     readonly init: SessionSnapshot['init'],
     /** Who opened the session (`principalOf`); `undefined` without authentication. */
     readonly principal: string | undefined,
+    /** When it was initialized (ms since the epoch), wherever it lives now. */
+    readonly createdAt: number,
   ) {}
 
   /** What a rebuild needs, as the store record keeps it. */
@@ -39,6 +41,7 @@ export class OwnedSession {
     return {
       init: this.init,
       ...(this.principal === undefined ? {} : { principal: this.principal }),
+      createdAt: this.createdAt,
       ...(this.state.logLevel === undefined ? {} : { logLevel: this.state.logLevel }),
       ...(this.state.subscriptions.size === 0 ? {} : { subscriptions: [...this.state.subscriptions] }),
     };

@@ -145,6 +145,11 @@ export async function serveSessionRequest(
     if (!session || session.scope !== scopeKey(scope) || session.principal !== principalOf(authOf(req))) {
       return sendRpcError(res, sessionNotFound());
     }
+    // Past its absolute lifetime: ended, and answered like any ended session.
+    if (registry.outlived(session, Date.now())) {
+      await registry.end(session, 'expired');
+      return sendRpcError(res, sessionNotFound());
+    }
     if (req.method === 'POST') {
       // Without the header, the version negotiated at initialize applies (not 2025-03-26's batches).
       const problem = checkMessages(messages, singleHeader(req, 'mcp-protocol-version') ?? session.init.protocolVersion);

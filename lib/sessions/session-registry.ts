@@ -18,6 +18,7 @@ export interface SessionRegistryDeps {
   readonly metrics: MetricsSink;
   readonly logger: Logger;
   readonly sessionIdleTimeoutMs: number;
+  readonly sessionMaxAgeMs: number;
   readonly maxConcurrentPerSession: number;
   readonly continuity: boolean;
   readonly hibernateAfterMs: number;
@@ -182,6 +183,21 @@ export class SessionRegistry {
     await session.close();
   }
 
+  /** Whether the session outlived `sessionMaxAgeMs`. */
+  outlived(session: OwnedSession, now: number): boolean {
+    return now - session.createdAt >= this.deps.sessionMaxAgeMs;
+  }
+
+  /**
+   * A revoked session (its record already deleted by whoever revoked it): ended here if it lives
+   * here, awake or asleep. Idempotent.
+   */
+  async revoke(sessionId: string): Promise<void> {
+    const session = this.sessions.get(sessionId);
+    if (session) return this.end(session, 'revoked');
+    if (this.hibernated.delete(sessionId)) this.release(sessionId, 'revoked');
+  }
+
   /** Drops a session's SDK objects but keeps it (here, as a number, and in the store). */
   async hibernate(session: OwnedSession): Promise<void> {
     if (this.sessions.get(session.id) !== session) return;
@@ -229,8 +245,14 @@ export class SessionRegistry {
     let expired = 0;
     const { sessionIdleTimeoutMs, hibernateAfterMs, continuity, logger } = this.deps;
     for (const session of [...this.sessions.values()]) {
-      if (session.active > 0) continue;
       const idle = now - session.lastActivity;
+      if (this.outlived(session, now)) {
+        expired++;
+        logger.info(`[express-mcp-affinity] session ${session.id} reached its maximum age`);
+        void this.end(session, 'expired');
+        continue;
+      }
+      if (session.active > 0) continue;
       if (idle >= sessionIdleTimeoutMs) {
         expired++;
         logger.info(`[express-mcp-affinity] session ${session.id} expired after ${sessionIdleTimeoutMs} ms idle`);

@@ -9,6 +9,7 @@ export type ToPrimary =
   | { tag: typeof TAG; type: 'deregister'; workerId: string }
   | { tag: typeof TAG; type: 'claim'; requestId: number; record: SessionRecord }
   | { tag: typeof TAG; type: 'get-session'; requestId: number; sessionId: string }
+  | { tag: typeof TAG; type: 'list-sessions'; requestId: number; principal: string }
   | { tag: typeof TAG; type: 'release'; sessionId: string; workerId: string }
   | { tag: typeof TAG; type: 'save'; requestId: number; record: SessionRecord }
   | { tag: typeof TAG; type: 'adopt'; requestId: number; sessionId: string; workerId: string; unreachable?: string }

@@ -144,6 +144,11 @@ function handle(table: PrimaryTable, worker: ClusterWorker, message: ToPrimary):
       return reply(message.requestId, claim(table, worker, message.record));
     case 'get-session':
       return reply(message.requestId, table.sessions.get(message.sessionId) ?? null);
+    case 'list-sessions':
+      return reply(
+        message.requestId,
+        [...table.sessions.values()].filter((r) => r.snapshot?.principal === message.principal),
+      );
     case 'save':
       return reply(message.requestId, table.save(worker, message.record));
     case 'adopt':

@@ -172,6 +172,11 @@ export class ClusterStore implements SessionStore {
       | undefined;
   }
 
+  async listSessions(filter: { principal: string }): Promise<SessionRecord[]> {
+    return ((await this.ask((requestId) => ({ tag: TAG, type: 'list-sessions', requestId, principal: filter.principal }))) ??
+      []) as SessionRecord[];
+  }
+
   async releaseSession(sessionId: string, workerId: string): Promise<void> {
     if (process.connected) this.send({ tag: TAG, type: 'release', sessionId, workerId });
   }

@@ -45,6 +45,10 @@ export class MemoryStore implements SessionStore {
     if (this.sessions.get(sessionId)?.workerId === workerId) this.sessions.delete(sessionId);
   }
 
+  async listSessions(filter: { principal: string }): Promise<SessionRecord[]> {
+    return [...this.sessions.values()].filter((r) => r.snapshot?.principal === filter.principal);
+  }
+
   async saveSession(record: SessionRecord): Promise<boolean> {
     const current = this.sessions.get(record.sessionId);
     if (!current || current.workerId !== record.workerId || (current.epoch ?? 0) !== (record.epoch ?? 0)) return false;

@@ -86,6 +86,24 @@ export function toRecord(sessionId: string, fields: unknown): SessionRecord | un
   return { sessionId, workerId, scope, epoch: Number(epoch ?? 0), ...(parsed ? { snapshot: parsed } : {}) };
 }
 
+// The session ids whose record's snapshot names the principal ARGV[2]. KEYS[1] only routes the
+// script to the node holding the gateway's keys (one hash tag). A full SCAN: for admin use.
+const LIST_SESSIONS = `
+local cursor = '0'
+local out = {}
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    local snapshot = redis.call('HGET', key, 'snapshot')
+    if snapshot and snapshot ~= 'null' then
+      local ok, decoded = pcall(cjson.decode, snapshot)
+      if ok and type(decoded) == 'table' and decoded.principal == ARGV[2] then table.insert(out, key) end
+    end
+  end
+until cursor == '0'
+return out`;
+
 export interface Script {
   readonly source: string;
   readonly sha: string;
@@ -99,4 +117,5 @@ export const SCRIPTS = {
   getSession: script(GET_SESSION),
   save: script(SAVE),
   adopt: script(ADOPT),
+  listSessions: script(LIST_SESSIONS),
 };

@@ -271,6 +271,14 @@ export class RedisStore implements SessionStore {
     return toRecord(sessionId, fields);
   }
 
+  /** The sessions of a principal (a SCAN of the gateway's session keys: for admin use, not per request). */
+  async listSessions(filter: { principal: string }): Promise<SessionRecord[]> {
+    const prefix = this.sessionKey('');
+    const keys = (await this.call(() => this.run(SCRIPTS.listSessions, [prefix], [`${prefix}*`, filter.principal]))) as string[];
+    const records = await Promise.all(keys.map((key) => this.getSession(key.slice(prefix.length))));
+    return records.filter((r): r is SessionRecord => r !== undefined);
+  }
+
   async saveSession(record: SessionRecord): Promise<boolean> {
     const result = await this.call(() =>
       this.run(

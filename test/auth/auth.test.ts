@@ -5,35 +5,11 @@
  * (A's app sees them as internal hops).
  */
 import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { type AuthorizePolicy, createCatalog, jwtVerifier, MemoryStore } from '../../lib/index';
+import { type AuthorizePolicy, createCatalog, MemoryStore } from '../../lib/index';
 import { ACCEPT, initializeBody, type RawResponse, type RunningGateway, rpc, startGateway } from '../helpers/gateway';
+import { ISSUER, type Keys, keys, PUBLIC_URL } from '../helpers/tokens';
 
-const ISSUER = 'https://issuer.test';
-const PUBLIC_URL = 'https://gw.test';
 const VERSION = '2026-07-28';
-
-interface Keys {
-  mint(sub: string, claims?: Record<string, unknown>, expiresIn?: string | number): Promise<string>;
-  verifier: OAuthTokenVerifier;
-}
-
-async function keys(): Promise<Keys> {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
-  return {
-    verifier: jwtVerifier({ jwks: { keys: [jwk] }, issuer: ISSUER, audience: PUBLIC_URL }),
-    mint: (sub, claims = { scope: 'mcp' }, expiresIn = '10m') =>
-      new SignJWT(claims)
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-        .setIssuer(ISSUER)
-        .setAudience(PUBLIC_URL)
-        .setSubject(sub)
-        .setIssuedAt()
-        .setExpirationTime(expiresIn)
-        .sign(privateKey),
-  };
-}
 
 /** bob may not see beta's `whoami`, nor use gamma at all. */
 const policy: AuthorizePolicy = ({ auth, serverId, kind, name }) => {

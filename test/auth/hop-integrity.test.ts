@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { MemoryStore as RateLimitMemoryStore, rateLimit } from 'express-rate-limit';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { isInternalHop, jwtVerifier, MemoryStore, principalOf, type SessionStore } from '../../lib/index';
+import { isInternalHop, jwtVerifier, MemoryStore, principalOf, type SessionStore, toolCallOf } from '../../lib/index';
 import { initializeBody, openSession, type RunningGateway, rawRequest, rpc, startGateway, testCatalog } from '../helpers/gateway';
 import { listenFree } from '../helpers/ports';
 
@@ -167,6 +167,69 @@ describe('rate limits that count once (the README recipe)', () => {
       await Promise.all(gateways.map((g) => g.close()));
       counted.shutdown();
       doubled.shutdown();
+    }
+  });
+});
+
+describe('a per-tool rate limit (the README recipe)', () => {
+  test('2 calls of `reverse` per window, counted on the receiving worker, in both eras; other tools and requests are not counted', async () => {
+    const store = new MemoryStore();
+    const counted = new RateLimitMemoryStore();
+    const gateways = await Promise.all(
+      [0, 1].map(() =>
+        startGateway({ store, catalog: testCatalog() }, (app, router) => {
+          app.use(
+            rateLimit({
+              windowMs: 60_000,
+              limit: 2,
+              store: counted,
+              validate: false,
+              // Only tool calls, each on the worker that received it.
+              skip: async (req) => isInternalHop(req) || (await toolCallOf(req)) !== 'reverse',
+              keyGenerator: async (req) => `tool:${await toolCallOf(req)}`,
+              handler: (_req, res) =>
+                res.status(429).json({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Too many calls of this tool' } }),
+            }),
+          );
+          app.use(router);
+        }),
+      ),
+    );
+    const [a, b] = gateways as [RunningGateway, RunningGateway];
+    try {
+      const session = await openSession(`${a.url}/servers/beta/mcp`);
+      const callOf = (id: number, name: string) => ({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name, arguments: { text: 'ab' } },
+      });
+      const viaB = (id: number, name: string) => rpc(`${b.url}/servers/beta/mcp`, callOf(id, name), { 'mcp-session-id': session });
+      expect((await viaB(1, 'reverse')).status).toBe(200);
+      expect((await viaB(2, 'whoami')).status).toBe(200);
+      expect((await viaB(3, 'reverse')).status).toBe(200);
+      const limited = await viaB(4, 'reverse');
+      expect(limited.status).toBe(429);
+      expect(JSON.parse(limited.body).error.message).toBe('Too many calls of this tool');
+      expect((await viaB(5, 'whoami')).status).toBe(200);
+      expect((await counted.get('tool:reverse'))?.totalHits).toBe(3);
+      expect(await counted.get('tool:whoami')).toBeUndefined();
+      // 2026-07-28: the tool is in Mcp-Name.
+      const meta = {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientInfo': { name: 't', version: '1' },
+        'io.modelcontextprotocol/clientCapabilities': {},
+      };
+      const sessionless = await rpc(
+        `${a.url}/servers/beta/mcp`,
+        { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'reverse', arguments: { text: 'ab' }, _meta: meta } },
+        { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'reverse' },
+      );
+      expect(sessionless.status).toBe(429);
+      expect((await counted.get('tool:reverse'))?.totalHits).toBe(4);
+    } finally {
+      await Promise.all(gateways.map((g) => g.close()));
+      counted.shutdown();
     }
   });
 });
