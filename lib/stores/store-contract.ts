@@ -137,6 +137,27 @@ export const storeContractCases: readonly StoreContractCase[] = [
       assert.equal((await store.adoptSession!(id('s'), id('w2'), id('w1')))?.workerId, id('w2'));
     },
   },
+  {
+    name: 'listSessions: the records of one principal, and only theirs (when the store lists)',
+    async run(store, id) {
+      if (!store.listSessions) return;
+      const init = { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } };
+      const alice = `https://issuer ${id('alice')}`;
+      await store.registerWorker({ workerId: id('w1'), internalUrl: 'http://127.0.0.1:1001' });
+      for (const [session, principal] of [
+        ['s1', alice],
+        ['s2', alice],
+        ['s3', `https://issuer ${id('bob')}`],
+      ] as const) {
+        await store.claimSession({ sessionId: id(session), workerId: id('w1'), scope: '*', snapshot: { init, principal } });
+      }
+      await store.claimSession({ sessionId: id('s4'), workerId: id('w1'), scope: '*' });
+      const listed = await store.listSessions({ principal: alice });
+      assert.deepEqual(listed.map((r) => r.sessionId).sort(), [id('s1'), id('s2')].sort());
+      await store.releaseSession(id('s1'), id('w1'));
+      assert.deepEqual((await store.listSessions({ principal: alice })).map((r) => r.sessionId), [id('s2')]);
+    },
+  },
 ];
 
 /** The outcome of one case. */
