@@ -58,8 +58,8 @@ export interface McpCore {
   call(method: CoreMethod, params: Params, request: CoreRequest): Promise<object>;
   /** Whether the method is one of `CORE_METHODS`. */
   serves(method: string): method is CoreMethod;
-  /** Whether `uri` is a resource of the scope (for `resources/subscribe`). */
-  resourceExists(scope: McpScope, uri: string): boolean;
+  /** Whether `uri` is a resource of the scope that `auth` may see (for `resources/subscribe`). */
+  resourceExists(scope: McpScope, uri: string, auth: AuthInfo | undefined): Promise<boolean>;
   /** Whether `auth` may use the scope's virtual server (`authorize` with `kind: 'server'`). */
   permitsServer(scope: McpScope, auth: AuthInfo | undefined): Promise<boolean>;
 }
@@ -86,7 +86,10 @@ export function createMcpCore(catalog: Catalog, logger: Logger, authorize?: Auth
       return methods[method](seen, params, request);
     },
     serves: (method): method is CoreMethod => names.has(method),
-    resourceExists: (scope, uri) => resourceExists(catalog, scope, uri),
+    resourceExists: async (scope, uri, auth) => {
+      const seen = authorize && auth ? await authorizedView(catalog, scope, ['resource', 'resourceTemplate'], authorize, auth) : catalog;
+      return resourceExists(seen, scope, uri);
+    },
     permitsServer: async (scope, auth) => {
       if (!authorize || !auth || scope.kind !== 'server') return true;
       return permits(authorize, auth).server(scope.serverId);

@@ -90,9 +90,9 @@ export function createSdkServer(
     );
   }
   // Subscriptions are the session's own; only a resource of the scope can be subscribed to.
-  server.setRequestHandler(SubscribeRequestSchema, async (message) => {
+  server.setRequestHandler(SubscribeRequestSchema, async (message, extra) => {
     const { uri } = message.params;
-    if (!core.resourceExists(scope, uri)) throw resourceNotFound(uri);
+    if (!(await core.resourceExists(scope, uri, extra.authInfo))) throw resourceNotFound(uri);
     state.subscriptions.add(uri);
     await changed();
     return {};

@@ -155,7 +155,10 @@ export const storeContractCases: readonly StoreContractCase[] = [
       const listed = await store.listSessions({ principal: alice });
       assert.deepEqual(listed.map((r) => r.sessionId).sort(), [id('s1'), id('s2')].sort());
       await store.releaseSession(id('s1'), id('w1'));
-      assert.deepEqual((await store.listSessions({ principal: alice })).map((r) => r.sessionId), [id('s2')]);
+      assert.deepEqual(
+        (await store.listSessions({ principal: alice })).map((r) => r.sessionId),
+        [id('s2')],
+      );
     },
   },
 ];

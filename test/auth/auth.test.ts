@@ -4,6 +4,8 @@
  * verified against a JWKS by `jwtVerifier`. Requests sent to B for sessions A owns cross workers
  * (A's app sees them as internal hops).
  */
+
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js';
 import { type AuthorizePolicy, createCatalog, MemoryStore } from '../../lib/index';
 import { ACCEPT, initializeBody, type RawResponse, type RunningGateway, rpc, startGateway } from '../helpers/gateway';
@@ -16,6 +18,7 @@ const policy: AuthorizePolicy = ({ auth, serverId, kind, name }) => {
   const sub = (auth.extra as { sub?: string }).sub;
   if (sub !== 'bob') return true;
   if (kind === 'server') return serverId !== 'gamma';
+  if (serverId === 'beta' && kind === 'resource' && name === 'memo://beta/private') return false;
   return !(serverId === 'beta' && kind === 'tool' && name === 'whoami');
 };
 
@@ -42,6 +45,14 @@ function authCatalog(calls: string[]) {
           name: 'whoami',
           inputSchema: { type: 'object', properties: {} },
           handler: (_a, ctx) => (calls.push(`whoami@${ctx.workerId}`), text('w')),
+        },
+      ],
+      resources: [
+        { uri: 'memo://beta/public', name: 'public', read: () => ({ contents: [{ uri: 'memo://beta/public', text: 'p' }] }) },
+        {
+          uri: 'memo://beta/private',
+          name: 'private',
+          read: () => (calls.push('private read'), { contents: [{ uri: 'memo://beta/private', text: 'secret' }] }),
         },
       ],
     },
@@ -208,6 +219,68 @@ describe('auth: bearer tokens, identity across the hop, sessions bound to princi
     // alice sees and runs it.
     const allowed = message(await sessionless(alice, { ...body, id: 10 }, 'tools/call', 'whoami'));
     expect(allowed.result.content[0].text).toBe('w');
+  });
+
+  test('a hidden resource: absent from the list, read and subscribe answered as not found, forwarded', async () => {
+    const bob = await k.mint('bob');
+    const id = await open(a, bob);
+    const viaB = (body: object) => rpc(`${b.url}/servers/beta/mcp`, body, session(id, bob));
+    const listed = message(await viaB({ jsonrpc: '2.0', id: 11, method: 'resources/list' }));
+    expect(listed.result.resources.map((r: { uri: string }) => r.uri)).toEqual(['memo://beta/public']);
+    const before = calls.length;
+    for (const method of ['resources/read', 'resources/subscribe']) {
+      const hidden = message(await viaB({ jsonrpc: '2.0', id: 12, method, params: { uri: 'memo://beta/private' } }));
+      const unknown = message(await viaB({ jsonrpc: '2.0', id: 13, method, params: { uri: 'memo://beta/nothing' } }));
+      expect(hidden.error.code).toBe(-32002);
+      expect(hidden.error.code).toBe(unknown.error.code);
+    }
+    expect(calls.length).toBe(before);
+  });
+
+  test('the binding survives a move: the owner drains, another worker adopts; the principal goes on, others get 404', async () => {
+    const store = new MemoryStore();
+    const first = await startGateway({ store, catalog: authCatalog(calls), auth: k.auth({ requiredScopes: ['mcp'] }) });
+    const second = await startGateway({ store, catalog: authCatalog(calls), auth: k.auth({ requiredScopes: ['mcp'] }) });
+    try {
+      const alice = await k.mint('alice');
+      const id = await open(first, alice);
+      await first.close(); // hands its sessions off
+      const answer = await rpc(`${second.url}/servers/beta/mcp`, call(14, 'me'), session(id, alice));
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(message(answer).result.content[0].text).sub).toBe('alice');
+      expect(calls.at(-1)).toBe(`me@${second.workerId}`);
+      expect((await rpc(`${second.url}/servers/beta/mcp`, listTools(15), session(id, await k.mint('mallory')))).status).toBe(404);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('with the user’s own bearer middleware (no `auth` option): a bound session asked without a principal is 404, as unknown', async () => {
+    const store = new MemoryStore();
+    // The SDK's requireBearerAuth, mounted by the user when a token is sent: req.auth as the convention says.
+    const optionalBearer = requireBearerAuth({ verifier: k.verifier });
+    const configure = (app: import('express').Express, router: import('../../lib/index').McpAffinityRouter) => {
+      app.use((req, res, next) => (req.headers.authorization ? optionalBearer(req, res, next) : next()));
+      app.use(router);
+    };
+    const first = await startGateway({ store, catalog: authCatalog(calls) }, configure);
+    const second = await startGateway({ store, catalog: authCatalog(calls) }, configure);
+    try {
+      const alice = await k.mint('alice');
+      const id = await open(first, alice);
+      const unknown = await rpc(`${first.url}/servers/beta/mcp`, listTools(16), {
+        'mcp-session-id': `${first.workerId}.${'y'.repeat(32)}`,
+      });
+      for (const gateway of [first, second]) {
+        const anonymous = await rpc(`${gateway.url}/servers/beta/mcp`, listTools(16), { 'mcp-session-id': id });
+        expect(anonymous.status).toBe(404);
+        expect(anonymous.body).toBe(unknown.body);
+        expect((await rpc(`${gateway.url}/servers/beta/mcp`, listTools(16), session(id, alice))).status).toBe(200);
+      }
+    } finally {
+      await second.close();
+      await first.close();
+    }
   });
 
   test('a virtual server the policy denies does not exist for that principal', async () => {

@@ -69,8 +69,8 @@ describe('the MCP core, without HTTP', () => {
       contents: [{ text: 'note 7' }],
     });
     await expect(core.call('resources/read', { uri: 'memo://beta/secret' }, request(alpha))).rejects.toMatchObject({ code: -32002 });
-    expect(core.resourceExists(alpha, 'memo://alpha/notes/1')).toBe(true);
-    expect(core.resourceExists(alpha, 'memo://beta/secret')).toBe(false);
+    expect(await core.resourceExists(alpha, 'memo://alpha/notes/1', undefined)).toBe(true);
+    expect(await core.resourceExists(alpha, 'memo://beta/secret', undefined)).toBe(false);
   });
 
   test('params are checked with the SDK’s schemas, the same check for every era', () => {
