@@ -12,6 +12,7 @@ import { ErrorCodes, McpAffinityError } from './errors.js';
 import { describeValue } from './options/validations.js';
 import { DEFAULT_SERVER_ID_PATTERN } from './server-id.js';
 import type {
+  CacheHints,
   Catalog,
   McpScope,
   PromptDefinition,
@@ -37,6 +38,19 @@ type Kind = keyof ServerEntry;
 
 function fail(message: string): never {
   throw new McpAffinityError(ErrorCodes.INVALID_OPTION, `${OWNER}: ${message}`);
+}
+
+function checkCacheHints(serverId: string, hints: CacheHints | undefined): CacheHints | undefined {
+  if (hints === undefined) return undefined;
+  const where = `servers.${serverId}.cacheHints`;
+  if (typeof hints !== 'object' || hints === null) fail(`${where} received ${describeValue(hints)}; expected { ttlMs, cacheScope }.`);
+  if (hints.ttlMs !== undefined && !(Number.isInteger(hints.ttlMs) && hints.ttlMs >= 0)) {
+    fail(`${where}.ttlMs received ${describeValue(hints.ttlMs)}; expected a whole number of milliseconds, 0 or more.`);
+  }
+  if (hints.cacheScope !== undefined && hints.cacheScope !== 'public' && hints.cacheScope !== 'private') {
+    fail(`${where}.cacheScope received ${describeValue(hints.cacheScope)}; expected 'public' or 'private'.`);
+  }
+  return Object.freeze({ ...hints });
 }
 
 function checkItem(serverId: string, kind: Kind, item: unknown): void {
@@ -77,6 +91,7 @@ function checkItem(serverId: string, kind: Kind, item: unknown): void {
 /** A `Catalog` held in memory, changeable at run time. */
 export class MemoryCatalog implements Catalog {
   private readonly servers = new Map<string, ServerEntry>();
+  private readonly hints = new Map<string, CacheHints>();
   private readonly listeners = new Set<(serverId: string) => void>();
   private readonly resourceListeners = new Set<(serverId: string, uri: string) => void>();
   /** The unscoped view, rebuilt only when something changes. */
@@ -97,6 +112,7 @@ export class MemoryCatalog implements Catalog {
     if (definition.unscoped !== undefined && typeof definition.unscoped !== 'boolean') {
       fail(`servers.${serverId}.unscoped received ${describeValue(definition.unscoped)}; expected true or false.`);
     }
+    const hints = checkCacheHints(serverId, definition.cacheHints);
     const entry: ServerEntry = { unscoped: definition.unscoped ?? true, tools: [], resources: [], resourceTemplates: [], prompts: [] };
     for (const kind of ['tools', 'resources', 'resourceTemplates', 'prompts'] as const) {
       const items = definition[kind] ?? [];
@@ -113,6 +129,8 @@ export class MemoryCatalog implements Catalog {
       names.add(tool.name);
     }
     this.servers.set(serverId, entry);
+    if (hints) this.hints.set(serverId, hints);
+    else this.hints.delete(serverId);
     this.changed(serverId);
     return this;
   }
@@ -138,6 +156,10 @@ export class MemoryCatalog implements Catalog {
     entry.tools = entry.tools.filter((t) => t.name !== name);
     this.changed(serverId);
     return this;
+  }
+
+  cacheHints(serverId: string): CacheHints | undefined {
+    return this.hints.get(serverId);
   }
 
   hasServer(serverId: string): boolean {

@@ -39,6 +39,7 @@ export type {
   AuthorizePolicy,
   AuthorizeRequest,
   BodyLimitOptions,
+  CacheHints,
   Catalog,
   GatewayEvent,
   GatewayWorker,

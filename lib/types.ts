@@ -161,6 +161,21 @@ export interface PromptDefinition {
 export type Scoped<T> = T & { readonly serverId: string };
 
 /** Everything one virtual server exposes. */
+/**
+ * Caching hints of a virtual server's 2026-07-28 results (`server/discover`, the lists,
+ * `resources/read`): how long a client may reuse one, and whether across authorization contexts.
+ */
+export interface CacheHints {
+  /** Milliseconds a result stays fresh. @default 0 (revalidate: lists change at run time) */
+  readonly ttlMs?: number;
+  /**
+   * `'public'`: the same for every caller; `'private'`: one authorization context only. Always
+   * `'private'` when an `authorize` policy makes lists differ per principal.
+   * @default 'private'
+   */
+  readonly cacheScope?: 'public' | 'private';
+}
+
 export interface VirtualServerDefinition {
   readonly tools?: readonly ToolDefinition[];
   readonly resources?: readonly ResourceDefinition[];
@@ -172,6 +187,8 @@ export interface VirtualServerDefinition {
    * @default true
    */
   readonly unscoped?: boolean;
+  /** 2026-07-28 caching hints for this server's results. @default { ttlMs: 0, cacheScope: 'private' } */
+  readonly cacheHints?: CacheHints;
 }
 
 /**
@@ -187,6 +204,8 @@ export interface Catalog {
   listResources(scope: McpScope): readonly Scoped<ResourceDefinition>[];
   listResourceTemplates(scope: McpScope): readonly Scoped<ResourceTemplateDefinition>[];
   listPrompts(scope: McpScope): readonly Scoped<PromptDefinition>[];
+  /** A virtual server's 2026-07-28 caching hints, when it has its own. Optional. */
+  cacheHints?(serverId: string): CacheHints | undefined;
   /**
    * Subscribes to changes of a virtual server's items; returns the unsubscribe function.
    * Optional: used to tell sessions that their lists changed.

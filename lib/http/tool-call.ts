@@ -5,7 +5,8 @@
  * that cannot be read or parsed (the router answers those).
  */
 import type { IncomingMessage } from 'node:http';
-import { decodeHeaderValue, isSessionless } from '../mcp/sessionless.js';
+import { decodeHeaderValue } from '../mcp/header-values.js';
+import { isSessionless } from '../mcp/sessionless.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS, readRawBody } from './body.js';
 import { singleHeader } from './request-state.js';
 

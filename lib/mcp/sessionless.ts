@@ -18,7 +18,9 @@ import type { McpScope } from '../types.js';
 import { SESSIONLESS_CAPABILITIES } from './capabilities.js';
 import type { McpCore } from './core.js';
 import { createHandlerContext } from './handler-context.js';
+import { decodeHeaderValue } from './header-values.js';
 import { idOf, invalidParams } from './message-checks.js';
+import { paramHeaderMismatch } from './param-headers.js';
 import { parseParams } from './request-schemas.js';
 
 export const SESSIONLESS_VERSION = '2026-07-28';
@@ -30,21 +32,14 @@ export interface SessionlessDeps {
   readonly workerId: string;
   readonly serverInfo: { name: string; version: string; title?: string };
   readonly instructions: string | undefined;
+  /** Whether lists differ per principal (an `authorize` policy): results are then `private`. */
+  readonly perPrincipal: boolean;
 }
 
 type Message = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
 
 const refusal = (status: number, rpcCode: number, code: HttpRpcError['code'], message: string, id: string | number | null = null) =>
   httpRpcError(status, rpcCode, code, message, { id });
-
-/**
- * A header value as sent: plain, or `=?base64?<base64 of the UTF-8 bytes>?=` for values a header
- * cannot carry as they are. Compared with the body only once decoded.
- */
-export function decodeHeaderValue(value: string | undefined): string | undefined {
-  const encoded = value === undefined ? null : /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/i.exec(value.trim());
-  return encoded ? Buffer.from(encoded[1]!, 'base64').toString('utf8') : value;
-}
 
 /** Methods of the session era that 2026-07-28 removed: unknown there (404, -32601). */
 const REMOVED_METHODS = new Set(['ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
@@ -133,6 +128,17 @@ export async function serveSessionless(
   }
   const parsed = parseParams(message);
   if (!parsed.ok) return sendRpcError(res, invalidParams(message.method, id));
+  if (message.method === 'tools/call') {
+    const { name, arguments: args = {} } = parsed.params as { name: string; arguments?: Record<string, unknown> };
+    const tool = deps.core.catalog.listTools(scope).find((t) => t.name === name);
+    const mismatch = tool && paramHeaderMismatch(req, tool, args);
+    if (mismatch) {
+      return sendRpcError(
+        res,
+        refusal(400, JsonRpcCodes.HEADER_MISMATCH, ErrorCodes.INVALID_REQUEST, `Bad Request: ${mismatch} does not match the body`, id),
+      );
+    }
+  }
   try {
     sendJson(res, { jsonrpc: '2.0', id, result: await answer(req, res, scope, message.method, parsed.params, deps) });
   } catch (error) {
@@ -151,10 +157,17 @@ const sessionlessCode = (code: number): number => (code === JsonRpcCodes.RESOURC
 /** Results of this era carry `resultType`, and the list methods say how long they may be cached. */
 const CACHED_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list', 'resources/read']);
 /**
- * Not cached, and private to the client: a gateway's lists change at run time (tools added,
- * upstreams coming and going) and will differ per principal once authorization filters them.
+ * By default not cached, and private to the client: a gateway's lists change at run time (tools
+ * added, upstreams coming and going). A virtual server may say otherwise (`cacheHints`), but
+ * never `public` while an `authorize` policy makes lists differ per principal.
  */
-const CACHE_HINTS = { ttlMs: 0, cacheScope: 'private' } as const;
+const DEFAULT_HINTS = { ttlMs: 0, cacheScope: 'private' } as const;
+
+function cacheHintsFor(scope: McpScope, deps: SessionlessDeps): { ttlMs: number; cacheScope: 'public' | 'private' } {
+  const own = scope.kind === 'server' ? deps.core.catalog.cacheHints?.(scope.serverId) : undefined;
+  const cacheScope = deps.perPrincipal ? 'private' : (own?.cacheScope ?? DEFAULT_HINTS.cacheScope);
+  return { ttlMs: own?.ttlMs ?? DEFAULT_HINTS.ttlMs, cacheScope };
+}
 
 async function answer(
   req: IncomingMessage,
@@ -170,7 +183,7 @@ async function answer(
       capabilities: SESSIONLESS_CAPABILITIES,
       ...(deps.instructions === undefined ? {} : { instructions: deps.instructions }),
       resultType: 'complete',
-      ...CACHE_HINTS,
+      ...cacheHintsFor(scope, deps),
       _meta: { 'io.modelcontextprotocol/serverInfo': deps.serverInfo },
     };
   }
@@ -197,5 +210,7 @@ async function answer(
         era: SESSIONLESS_VERSION,
       }),
   });
-  return CACHED_METHODS.has(method) ? { ...result, resultType: 'complete', ...CACHE_HINTS } : { ...result, resultType: 'complete' };
+  return CACHED_METHODS.has(method)
+    ? { ...result, resultType: 'complete', ...cacheHintsFor(scope, deps) }
+    : { ...result, resultType: 'complete' };
 }

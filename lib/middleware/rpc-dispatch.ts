@@ -95,7 +95,13 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       return resolveSession(worker, sessionId);
     },
   };
-  const sessionless: SessionlessDeps = { core, workerId, serverInfo: config.serverInfo, instructions: config.instructions };
+  const sessionless: SessionlessDeps = {
+    core,
+    workerId,
+    serverInfo: config.serverInfo,
+    instructions: config.instructions,
+    perPrincipal: worker.config.auth?.authorize !== undefined,
+  };
   worker.onClose(
     startChangeFanOut({
       workerId,
