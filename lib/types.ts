@@ -246,6 +246,20 @@ export type GatewayEvent =
       readonly type: 'session-revoked';
       readonly sessionId: string;
       readonly origin: string;
+    }
+  | {
+      /** A resource's content changed: its subscribers hear `notifications/resources/updated`. */
+      readonly type: 'resource-updated';
+      readonly serverId: string;
+      readonly uri: string;
+      readonly origin: string;
+    }
+  | {
+      /** A 2026-07-28 `subscriptions/listen` was cancelled: whichever worker holds it ends it. */
+      readonly type: 'listen-cancelled';
+      readonly subscriptionId: string | number;
+      readonly principal?: string;
+      readonly origin: string;
     };
 
 /** Who owns a session, and which endpoint it was initialized on. */
@@ -481,8 +495,8 @@ export interface AffinityWorkerOptions {
    */
   maxConcurrentPerSession?: number;
   /**
-   * GET streams this worker serves or forwards at once (they stay open by design); beyond, 503
-   * with `Retry-After`.
+   * Streams this worker serves or forwards at once (GET streams and 2026-07-28
+   * `subscriptions/listen` streams, which stay open by design); beyond, 503 with `Retry-After`.
    * @default 10000
    */
   maxOpenStreams?: number;

@@ -136,7 +136,9 @@ export class AffinityWorker implements GatewayWorker {
    * for long) against `maxOpenStreams`, anything else against `maxConcurrentRequests`.
    */
   admit(req: IncomingMessage, res: ServerResponse): boolean {
-    return req.method === 'GET' ? this.streams.admit(res) : this.admission.admit(res);
+    // A stream stays open by design: counted among streams (a 2026-07-28 listen is one too).
+    const stream = req.method === 'GET' || req.headers['mcp-method'] === 'subscriptions/listen';
+    return stream ? this.streams.admit(res) : this.admission.admit(res);
   }
 
   /** Requests being served or forwarded now (streams excluded). */

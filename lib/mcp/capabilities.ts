@@ -11,12 +11,12 @@ export const SESSION_CAPABILITIES: ServerCapabilities = Object.freeze({
 });
 
 /**
- * 2026-07-28: the same methods, less what needs a channel this era does not have here (no
- * `logging/setLevel`, and no stream for list changes or resource updates).
+ * 2026-07-28: the same methods, less `logging/setLevel`; list changes and resource updates reach
+ * a `subscriptions/listen` stream.
  */
 export const SESSIONLESS_CAPABILITIES: ServerCapabilities = Object.freeze({
-  tools: {},
-  resources: {},
-  prompts: {},
+  tools: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  prompts: { listChanged: true },
   completions: {},
 });

@@ -10,7 +10,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
-import { authOf } from '../auth/principal.js';
+import { authOf, principalOf } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { singleHeader } from '../http/request-state.js';
 import { type HttpRpcError, httpRpcError, sendRpcError } from '../http/rpc-error.js';
@@ -22,6 +22,7 @@ import { decodeHeaderValue } from './header-values.js';
 import { idOf, invalidParams } from './message-checks.js';
 import { paramHeaderMismatch } from './param-headers.js';
 import { parseParams } from './request-schemas.js';
+import { type ListenHub, parseListened } from './subscriptions.js';
 
 export const SESSIONLESS_VERSION = '2026-07-28';
 
@@ -34,6 +35,10 @@ export interface SessionlessDeps {
   readonly instructions: string | undefined;
   /** Whether lists differ per principal (an `authorize` policy): results are then `private`. */
   readonly perPrincipal: boolean;
+  /** The `subscriptions/listen` streams held by this worker. */
+  readonly listens: ListenHub;
+  /** Ends a listen stream wherever it is held (through the store's events). */
+  cancelListen(subscriptionId: string | number, principal: string | undefined): void;
 }
 
 type Message = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
@@ -112,7 +117,11 @@ export async function serveSessionless(
   const message = messages as { id?: unknown; method: string; params?: unknown };
   const id = idOf(message);
   if (id === null) {
-    // A notification: nothing to answer.
+    // A notification: nothing to answer. A cancelled listen stream ends, on whichever worker holds it.
+    const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
+    if (message.method === 'notifications/cancelled' && (typeof requestId === 'string' || typeof requestId === 'number')) {
+      deps.cancelListen(requestId, principalOf(authOf(req)));
+    }
     res.statusCode = 202;
     res.end();
     return;
@@ -120,6 +129,7 @@ export async function serveSessionless(
   const rawParams = (typeof message.params === 'object' && message.params !== null ? message.params : {}) as Record<string, unknown>;
   const noMeta = metaRefusal(rawParams, id);
   if (noMeta) return sendRpcError(res, noMeta);
+  if (message.method === 'subscriptions/listen') return listen(req, res, scope, id, rawParams, deps);
   if (REMOVED_METHODS.has(message.method) || (message.method !== 'server/discover' && !deps.core.serves(message.method))) {
     return sendRpcError(
       res,
@@ -149,6 +159,20 @@ export async function serveSessionless(
     if (res.headersSent) return void res.end();
     sendJson(res, { jsonrpc: '2.0', id, error: { code, message: text } });
   }
+}
+
+/** `subscriptions/listen`: the stream stays open, held by this worker, until cancelled or closed. */
+async function listen(
+  req: IncomingMessage,
+  res: ServerResponse,
+  scope: McpScope,
+  id: string | number,
+  params: Record<string, unknown>,
+  deps: SessionlessDeps,
+): Promise<void> {
+  const asked = parseListened(params);
+  if (!asked) return sendRpcError(res, invalidParams('subscriptions/listen', id));
+  await deps.listens.open(res, id, scope, asked, authOf(req));
 }
 
 /** Error codes of this era: a resource that does not exist is -32602 here, -32002 before. */

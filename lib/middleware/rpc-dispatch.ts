@@ -12,6 +12,7 @@ import { claimsInternal, requestState } from '../http/request-state.js';
 import { httpRpcError, sendRpcError } from '../http/rpc-error.js';
 import { createMcpCore } from '../mcp/core.js';
 import { isSessionless, type SessionlessDeps, serveSessionless } from '../mcp/sessionless.js';
+import { ListenHub } from '../mcp/subscriptions.js';
 import { RPC_DISPATCH_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, invalidOption, requireObjectWith } from '../options/validations.js';
 import { startChangeFanOut } from '../sessions/change-fanout.js';
@@ -95,12 +96,24 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       return resolveSession(worker, sessionId);
     },
   };
+  const listens = new ListenHub({ core });
   const sessionless: SessionlessDeps = {
     core,
     workerId,
     serverInfo: config.serverInfo,
     instructions: config.instructions,
     perPrincipal: worker.config.auth?.authorize !== undefined,
+    listens,
+    cancelListen: (subscriptionId, principal) => {
+      if (!worker.store.publish) return listens.cancel(subscriptionId, principal);
+      const event = {
+        type: 'listen-cancelled' as const,
+        subscriptionId,
+        origin: workerId,
+        ...(principal === undefined ? {} : { principal }),
+      };
+      worker.store.publish(event).catch(() => listens.cancel(subscriptionId, principal));
+    },
   };
   worker.onClose(
     startChangeFanOut({
@@ -110,8 +123,10 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
       registry: worker.sessions,
       metrics: worker.metrics,
       logger,
+      listens,
     }),
   );
+  worker.onClose(() => listens.close());
   const isDraining = () => worker.isDraining;
 
   return function rpcDispatchMiddleware(req, res): void {

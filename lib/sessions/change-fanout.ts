@@ -1,11 +1,12 @@
 /**
- * Sessions learn that their lists changed, on every worker: a change seen here is published
- * through the store (when it can), and every worker, this one included, tells its own sessions of
- * that server. Hints are idempotent, so changes are coalesced per server. Resource updates reach
- * the sessions subscribed to the URI on this worker.
+ * Sessions and 2026-07-28 listen streams learn of changes on every worker: a change seen here
+ * (a list, or a resource's content) is published through the store (when it can), and every
+ * worker, this one included, tells its own sessions and listeners. List hints to sessions are
+ * idempotent, so they are coalesced per server.
  */
+import type { ListenHub } from '../mcp/subscriptions.js';
 import type { MetricsSink } from '../metrics.js';
-import type { Catalog, Logger, SessionStore } from '../types.js';
+import type { Catalog, GatewayEvent, Logger, SessionStore } from '../types.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface ChangeFanOutDeps {
@@ -15,6 +16,8 @@ export interface ChangeFanOutDeps {
   readonly registry: SessionRegistry;
   readonly metrics: MetricsSink;
   readonly logger: Logger;
+  /** The 2026-07-28 listen streams held here. */
+  readonly listens?: ListenHub;
 }
 
 /** Starts listening; returns the function that stops every listener and timer it started. */
@@ -32,33 +35,47 @@ export function startChangeFanOut(deps: ChangeFanOutDeps): () => void {
     }, 10);
     pending.set(serverId, timer);
   };
-  const stops: Array<() => void> = [];
-  const fanOut = typeof store.publish === 'function' && typeof store.subscribe === 'function';
-  const stopListening = catalog.onChange?.((serverId) => {
-    if (!fanOut) return tellSessions(serverId);
-    store.publish!({ type: 'catalog-changed', serverId, origin: deps.workerId }).catch((error: unknown) => {
-      metrics.storeError('publish');
-      logger.warn(`[express-mcp-affinity] could not publish a catalog change: ${String(error)}`);
-      tellSessions(serverId);
-    });
-  });
-  if (stopListening) stops.push(stopListening);
-  if (fanOut) {
-    stops.push(
-      store.subscribe!((event) => {
-        if (event.type === 'catalog-changed') tellSessions(event.serverId);
-        // Revoked from any worker or host: its owner ends it now.
-        else if (event.type === 'session-revoked') void registry.revoke(event.sessionId);
-      }),
-    );
-  }
-  const stopWatching = catalog.onResourceUpdated?.((serverId, uri) => {
+  const changed = (serverId: string): void => {
+    tellSessions(serverId);
+    deps.listens?.catalogChanged(serverId);
+  };
+  const updated = (serverId: string, uri: string): void => {
     for (const session of registry.values()) {
       if (inScope(session.scope, serverId) && session.subscriptions.has(uri))
         session.server.sendResourceUpdated({ uri }).catch(() => undefined);
     }
-  });
+    deps.listens?.resourceUpdated(serverId, uri);
+  };
+  const stops: Array<() => void> = [];
+  const fanOut = typeof store.publish === 'function' && typeof store.subscribe === 'function';
+  /** Through the store to every worker, this one included; here alone when it cannot publish. */
+  const publish = (event: GatewayEvent, here: () => void): void => {
+    if (!fanOut) return here();
+    store.publish!(event).catch((error: unknown) => {
+      metrics.storeError('publish');
+      logger.warn(`[express-mcp-affinity] could not publish a ${event.type} event: ${String(error)}`);
+      here();
+    });
+  };
+  const stopListening = catalog.onChange?.((serverId) =>
+    publish({ type: 'catalog-changed', serverId, origin: deps.workerId }, () => changed(serverId)),
+  );
+  if (stopListening) stops.push(stopListening);
+  const stopWatching = catalog.onResourceUpdated?.((serverId, uri) =>
+    publish({ type: 'resource-updated', serverId, uri, origin: deps.workerId }, () => updated(serverId, uri)),
+  );
   if (stopWatching) stops.push(stopWatching);
+  if (fanOut) {
+    stops.push(
+      store.subscribe!((event) => {
+        if (event.type === 'catalog-changed') changed(event.serverId);
+        else if (event.type === 'resource-updated') updated(event.serverId, event.uri);
+        // Revoked from any worker or host: its owner ends it now.
+        else if (event.type === 'session-revoked') void registry.revoke(event.sessionId);
+        else if (event.type === 'listen-cancelled') deps.listens?.cancel(event.subscriptionId, event.principal);
+      }),
+    );
+  }
   return () => {
     for (const stop of stops.splice(0)) stop();
     for (const timer of pending.values()) clearTimeout(timer);
