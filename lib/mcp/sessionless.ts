@@ -19,9 +19,11 @@ import { SESSIONLESS_CAPABILITIES } from './capabilities.js';
 import type { McpCore } from './core.js';
 import { createHandlerContext } from './handler-context.js';
 import { decodeHeaderValue } from './header-values.js';
+import { InputRequired, InvalidRequestState } from './input-required.js';
 import { idOf, invalidParams } from './message-checks.js';
 import { paramHeaderMismatch } from './param-headers.js';
 import { parseParams } from './request-schemas.js';
+import { ROUND_TRIP_METHODS, roundTripChannel } from './round-trip-channel.js';
 import { type ListenHub, parseListened } from './subscriptions.js';
 
 export const SESSIONLESS_VERSION = '2026-07-28';
@@ -35,6 +37,8 @@ export interface SessionlessDeps {
   readonly instructions: string | undefined;
   /** Whether lists differ per principal (an `authorize` policy): results are then `private`. */
   readonly perPrincipal: boolean;
+  /** The gateway's secrets now (the first seals a multi round-trip request's state). */
+  secrets(): readonly string[];
   /** The `subscriptions/listen` streams held by this worker. */
   readonly listens: ListenHub;
   /** Ends a listen stream wherever it is held (through the store's events). */
@@ -150,8 +154,20 @@ export async function serveSessionless(
     }
   }
   try {
-    sendJson(res, { jsonrpc: '2.0', id, result: await answer(req, res, scope, message.method, parsed.params, deps) });
+    sendJson(res, { jsonrpc: '2.0', id, result: await answer(req, res, scope, message.method, parsed.params, rawParams, deps) });
   } catch (error) {
+    if (error instanceof InputRequired) {
+      // Not cacheable: no hints. The retry may land on any worker.
+      const result = { resultType: 'input_required', inputRequests: { [error.key]: error.request }, requestState: error.state };
+      return sendJson(res, { jsonrpc: '2.0', id, result });
+    }
+    if (error instanceof InvalidRequestState) {
+      return sendJson(res, {
+        jsonrpc: '2.0',
+        id,
+        error: { code: JsonRpcCodes.INVALID_PARAMS, message: `Invalid params: ${error.message}` },
+      });
+    }
     // As the SDK answers a handler that throws in a session: its code when it has one, else -32603.
     const code = error instanceof McpError ? sessionlessCode(error.code) : JsonRpcCodes.INTERNAL_ERROR;
     // The SDK's McpError prefixes its message with "MCP error <code>: "; the code travels on its own.
@@ -199,6 +215,7 @@ async function answer(
   scope: McpScope,
   method: string,
   params: Record<string, unknown>,
+  rawParams: Record<string, unknown>,
   deps: SessionlessDeps,
 ): Promise<object> {
   if (method === 'server/discover') {
@@ -217,6 +234,7 @@ async function answer(
   });
   const meta = params._meta as { progressToken?: string | number } | undefined;
   const auth = authOf(req);
+  const channel = ROUND_TRIP_METHODS.has(method) ? roundTripChannel(deps.secrets(), method, rawParams, auth) : undefined;
   const result = await deps.core.call(method as Parameters<McpCore['call']>[0], params, {
     scope,
     auth,
@@ -229,8 +247,8 @@ async function answer(
         auth,
         signal: abort.signal,
         progressToken: meta?.progressToken,
-        // One JSON answer per request here: there is no stream to carry notifications on.
-        channel: undefined,
+        // No stream: a question becomes a multi round-trip request.
+        channel,
         era: SESSIONLESS_VERSION,
       }),
   });

@@ -103,6 +103,7 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     serverInfo: config.serverInfo,
     instructions: config.instructions,
     perPrincipal: worker.config.auth?.authorize !== undefined,
+    secrets: () => worker.secrets,
     listens,
     cancelListen: (subscriptionId, principal) => {
       if (!worker.store.publish) return listens.cancel(subscriptionId, principal);
