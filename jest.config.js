@@ -7,8 +7,10 @@
  * `test/express-version.test.ts` proves which Express each project really loaded.
  */
 
-// Sources import './x.js' (as Node's ESM needs); under jest they resolve to './x.ts'.
-const SOURCE_JS = { '^(\\.{1,2}/.*)\\.js$': '$1' };
+// Tests run the same build as the e2e fixtures and the published package: an import of lib/ from a
+// test resolves to dist/cjs (built by `pretest`), and dist's own './x.js' requires stay as they are.
+// (Only the tests' own imports, which name no extension: a dependency's '../lib/x.js' is its own.)
+const SOURCE_JS = { '^(?:\\.\\./){1,2}lib/([^.]*)$': '<rootDir>/dist/cjs/$1' };
 
 /** @type {import('jest').Config} */
 const common = {
