@@ -14,14 +14,18 @@ import { DEFAULT_SERVER_ID_PATTERN } from './server-id.js';
 import type {
   CacheHints,
   Catalog,
+  Logger,
   McpScope,
   PromptDefinition,
   ResourceDefinition,
   ResourceTemplateDefinition,
   Scoped,
   ToolDefinition,
+  UpstreamItems,
+  UpstreamSource,
   VirtualServerDefinition,
 } from './types.js';
+import { mergeUpstreams } from './upstream/merge-upstreams.js';
 
 const OWNER = 'createCatalog';
 
@@ -92,12 +96,18 @@ function checkItem(serverId: string, kind: Kind, item: unknown): void {
 export class MemoryCatalog implements Catalog {
   private readonly servers = new Map<string, ServerEntry>();
   private readonly hints = new Map<string, CacheHints>();
+  /** Each server's own items, and what its upstreams offer now: `servers` holds both, merged. */
+  private readonly locals = new Map<string, ServerEntry>();
+  private readonly remote = new Map<string, Map<UpstreamSource, UpstreamItems>>();
+  private readonly watching = new Map<string, Array<() => void>>();
+  private readonly logger: Logger;
   private readonly listeners = new Set<(serverId: string) => void>();
   private readonly resourceListeners = new Set<(serverId: string, uri: string) => void>();
   /** The unscoped view, rebuilt only when something changes. */
   private all: ServerEntry | undefined;
 
-  constructor(servers: Readonly<Record<string, VirtualServerDefinition>> = {}) {
+  constructor(servers: Readonly<Record<string, VirtualServerDefinition>> = {}, options: { logger?: Logger } = {}) {
+    this.logger = options.logger ?? { info: () => {}, warn: console.warn, error: console.error };
     if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) {
       fail(`expected an object of virtual servers such as { alpha: { tools: [...] } }, received ${describeValue(servers)}.`);
     }
@@ -128,34 +138,77 @@ export class MemoryCatalog implements Catalog {
         fail(`servers.${serverId}.tools has two tools named ${JSON.stringify(tool.name)}; names must be unique within a server.`);
       names.add(tool.name);
     }
-    this.servers.set(serverId, entry);
+    const upstreams = definition.upstreams ?? [];
+    if (!Array.isArray(upstreams) || !upstreams.every((u) => typeof u?.watch === 'function')) {
+      fail(
+        `servers.${serverId}.upstreams received ${describeValue(upstreams)}; expected what upstream({ url }) returns, spread into the server: { ...upstream({ url }) }.`,
+      );
+    }
+    this.unwatch(serverId);
+    this.locals.set(serverId, entry);
+    this.remote.set(serverId, new Map());
+    this.servers.set(serverId, mergeUpstreams(serverId, entry, this.remote.get(serverId)!, this.logger));
     if (hints) this.hints.set(serverId, hints);
     else this.hints.delete(serverId);
     this.changed(serverId);
+    // Each upstream's items join when it answers, and again whenever it says its lists changed.
+    const stops = upstreams.map((source) =>
+      source.watch((items: UpstreamItems) => {
+        const offered = this.remote.get(serverId);
+        if (!offered || this.locals.get(serverId) !== entry) return;
+        offered.set(source, items);
+        this.servers.set(serverId, mergeUpstreams(serverId, entry, offered, this.logger));
+        this.changed(serverId);
+      }),
+    );
+    this.watching.set(serverId, stops);
     return this;
+  }
+
+  /** Stops watching every upstream and closes their connections (stdio processes included). */
+  async close(): Promise<void> {
+    const sources = new Set<UpstreamSource>();
+    for (const offered of this.remote.values()) for (const source of offered.keys()) sources.add(source);
+    for (const serverId of [...this.watching.keys()]) this.unwatch(serverId);
+    await Promise.all([...sources].map((source) => source.close()));
+  }
+
+  private unwatch(serverId: string): void {
+    for (const stop of this.watching.get(serverId) ?? []) stop();
+    this.watching.delete(serverId);
   }
 
   /** Removes a virtual server; its sessions then see nothing. */
   deleteServer(serverId: string): this {
+    this.unwatch(serverId);
+    this.locals.delete(serverId);
+    this.remote.delete(serverId);
     if (this.servers.delete(serverId)) this.changed(serverId);
     return this;
   }
 
   /** Adds or replaces one tool of an existing server. */
   addTool(serverId: string, tool: ToolDefinition): this {
-    const entry = this.entry(serverId);
+    const local = this.local(serverId);
     checkItem(serverId, 'tools', tool);
-    entry.tools = [...entry.tools.filter((t) => t.name !== tool.name), Object.freeze({ ...tool, serverId })];
+    local.tools = [...local.tools.filter((t) => t.name !== tool.name), Object.freeze({ ...tool, serverId })];
+    this.servers.set(serverId, mergeUpstreams(serverId, local, this.remote.get(serverId)!, this.logger));
     this.changed(serverId);
     return this;
   }
 
   /** Removes one tool. */
   removeTool(serverId: string, name: string): this {
-    const entry = this.entry(serverId);
-    entry.tools = entry.tools.filter((t) => t.name !== name);
+    const local = this.local(serverId);
+    local.tools = local.tools.filter((t) => t.name !== name);
+    this.servers.set(serverId, mergeUpstreams(serverId, local, this.remote.get(serverId)!, this.logger));
     this.changed(serverId);
     return this;
+  }
+
+  private local(serverId: string): ServerEntry {
+    this.entry(serverId);
+    return this.locals.get(serverId)!;
   }
 
   cacheHints(serverId: string): CacheHints | undefined {
@@ -236,6 +289,9 @@ export class MemoryCatalog implements Catalog {
 }
 
 /** Builds an in-memory catalog from `{ serverId: { tools, resources, resourceTemplates, prompts } }`. */
-export function createCatalog(servers: Readonly<Record<string, VirtualServerDefinition>> = {}): MemoryCatalog {
-  return new MemoryCatalog(servers);
+export function createCatalog(
+  servers: Readonly<Record<string, VirtualServerDefinition>> = {},
+  options: { logger?: Logger } = {},
+): MemoryCatalog {
+  return new MemoryCatalog(servers, options);
 }

@@ -62,7 +62,12 @@ export type {
   SessionStore,
   ToolDefinition,
   ToolInputSchema,
+  UpstreamItems,
+  UpstreamOptions,
+  UpstreamSource,
   VirtualServerDefinition,
   WorkerRecord,
 } from './types.js';
+export { Upstream, upstream } from './upstream/upstream.js';
+export { UpstreamError } from './upstream/upstream-error.js';
 export { AffinityWorker, createAffinityWorker } from './worker.js';

@@ -176,6 +176,54 @@ export interface CacheHints {
   readonly cacheScope?: 'public' | 'private';
 }
 
+/** Options of `upstream()`: a real MCP server whose items a virtual server serves. */
+export interface UpstreamOptions {
+  /** The upstream's Streamable HTTP endpoint. One of `url` and `command`. */
+  url?: string;
+  /** A stdio upstream: the program to start (once per worker, never per request). */
+  command?: string;
+  /** Its arguments. @default [] */
+  args?: readonly string[];
+  /** Its environment. @default the SDK's safe default (PATH, HOME, …) */
+  env?: Record<string, string>;
+  /** Its working directory. @default this process's */
+  cwd?: string;
+  /** Headers sent to an HTTP upstream. The downstream client's `Authorization` is never sent. @default none */
+  headers?: Record<string, string>;
+  /** Sent as `Authorization: Bearer …` to an HTTP upstream. @default none */
+  bearerToken?: string;
+  /** Put before the upstream's tool and prompt names (`github_` makes `search` `github_search`). @default '' */
+  prefix?: string;
+  /** Only these upstream names (tools, prompts) and URIs (resources), before the prefix. @default all */
+  include?: { tools?: readonly string[]; prompts?: readonly string[]; resources?: readonly string[] };
+  /** Never these. @default none */
+  exclude?: { tools?: readonly string[]; prompts?: readonly string[]; resources?: readonly string[] };
+  /** How long one upstream request may take; past it the call fails naming the upstream. @default 30000 */
+  timeoutMs?: number;
+  /** The name used in errors, logs and metrics. @default the URL, or the command */
+  name?: string;
+}
+
+/** The items an upstream offers now, as catalog items whose handlers call it. */
+export interface UpstreamItems {
+  readonly tools: readonly ToolDefinition[];
+  readonly resources: readonly ResourceDefinition[];
+  readonly resourceTemplates: readonly ResourceTemplateDefinition[];
+  readonly prompts: readonly PromptDefinition[];
+}
+
+/** What a catalog needs of an upstream (`upstream()` makes one). */
+export interface UpstreamSource {
+  readonly name: string;
+  /**
+   * Connects (once, shared by every watcher) and calls `listener` with the upstream's items
+   * whenever they are (re)listed; returns the function that stops watching.
+   */
+  watch(listener: (items: UpstreamItems) => void): () => void;
+  /** Closes the connection (and a stdio upstream's process). */
+  close(): Promise<void>;
+}
+
 export interface VirtualServerDefinition {
   readonly tools?: readonly ToolDefinition[];
   readonly resources?: readonly ResourceDefinition[];
@@ -189,6 +237,8 @@ export interface VirtualServerDefinition {
   readonly unscoped?: boolean;
   /** 2026-07-28 caching hints for this server's results. @default { ttlMs: 0, cacheScope: 'private' } */
   readonly cacheHints?: CacheHints;
+  /** Real MCP servers whose items this virtual server serves too (`upstream()`). @default none */
+  readonly upstreams?: readonly UpstreamSource[];
 }
 
 /**

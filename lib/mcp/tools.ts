@@ -3,6 +3,7 @@ import { type CallToolResult, ErrorCode, McpError } from '@modelcontextprotocol/
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { Catalog, HandlerContext, Logger, McpScope, Scoped, ToolDefinition } from '../types.js';
+import { UpstreamError } from '../upstream/upstream-error.js';
 import { InputRequired } from './input-required.js';
 
 const schemaValidator = new AjvJsonSchemaValidator();
@@ -38,6 +39,8 @@ export async function callTool(
   } catch (error) {
     // A question to a 2026-07-28 client: the adapter answers input_required.
     if (error instanceof InputRequired) throw error;
+    // An upstream server's failure is the request's error, naming the upstream.
+    if (error instanceof UpstreamError) throw error;
     logger.error(`[express-mcp-affinity] tool ${tool.serverId}/${name} failed: ${String(error)}`);
     return failed(`Tool ${name} failed: ${error instanceof Error ? error.message : String(error)}`);
   }

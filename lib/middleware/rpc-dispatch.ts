@@ -15,6 +15,7 @@ import { isSessionless, type SessionlessDeps, serveSessionless } from '../mcp/se
 import { ListenHub } from '../mcp/subscriptions.js';
 import { RPC_DISPATCH_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, invalidOption, requireObjectWith } from '../options/validations.js';
+import { PACKAGE_VERSION } from '../package-version.js';
 import { startChangeFanOut } from '../sessions/change-fanout.js';
 import { resolveSession } from '../sessions/continuity.js';
 import type { SessionFactory } from '../sessions/open-session.js';
@@ -25,7 +26,6 @@ import { unknownServer } from './server-scope.js';
 import { atCapacity } from './session-affinity.js';
 
 const OWNER = 'rpcDispatch';
-export const PACKAGE_VERSION = '0.1.0';
 
 interface DispatchConfig {
   readonly catalog: Catalog;

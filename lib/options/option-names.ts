@@ -10,6 +10,7 @@ import type {
   RpcDispatchOptions,
   ServerScopeOptions,
   SessionAffinityOptions,
+  UpstreamOptions,
 } from '../types.js';
 
 /** Exactly the keys of `T`, as a tuple the compiler checks both ways. */
@@ -67,3 +68,18 @@ export const MCP_AFFINITY_OPTION_NAMES = names<McpAffinityOptions>()([
   'jsonResponse',
   'eventStore',
 ] as const);
+
+export const UPSTREAM_OPTION_NAMES = names<UpstreamOptions>()([
+  'url',
+  'command',
+  'args',
+  'env',
+  'cwd',
+  'headers',
+  'bearerToken',
+  'prefix',
+  'include',
+  'exclude',
+  'timeoutMs',
+  'name',
+]);
