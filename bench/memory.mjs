@@ -1,6 +1,8 @@
 // Memory per idle session, heap after a full GC: the gateway's worker with sessions awake, the
 // same sessions hibernated (only their store record remains, in the cluster primary), and the
-// SDK's own one-process server, the thing users would pick instead. One run, one table.
+// SDK's own one-process server, the thing users would pick instead. One run, one table. Each
+// process is warmed first (MEMORY_WARMUP sessions before the baseline), so that the code the JIT
+// compiles under load is not counted as memory per session.
 //
 //   MEMORY_SESSIONS=2000 npm run build && node bench/memory.mjs
 import http from 'node:http';
@@ -15,8 +17,13 @@ async function openMany(port, count) {
   }
 }
 
-/** Bytes per session from the heap before and after opening `SESSIONS` sessions. */
+/** Sessions opened (and hibernated) before the baseline: the code the JIT compiles for them is not memory per session. */
+const WARMUP = Number(process.env.MEMORY_WARMUP ?? 200);
+
+/** Bytes per session from the heap before and after opening `SESSIONS` sessions, on a warm process. */
 async function measure(name, { child, port }, after) {
+  await openMany(port, WARMUP);
+  if (after) await ask(child, after);
   const before = await ask(child, 'heap');
   await openMany(port, SESSIONS);
   const opened = await ask(child, 'heap');
