@@ -17,6 +17,7 @@ import type { Resolution } from './continuity.js';
 import { OwnedSession } from './owned-session.js';
 import { createSdkServer, type ServerIdentity, type SessionState } from './sdk-server.js';
 import type { SessionRegistry } from './session-registry.js';
+import { sessionEventStore } from './session-event-store.js';
 import { handleWithTransport, INTERNAL_ORIGIN } from './web-transport.js';
 
 export const scopeKey = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
@@ -59,7 +60,7 @@ function build(
   const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: () => sessionId,
     enableJsonResponse: factory.jsonResponse,
-    ...(factory.eventStore === undefined ? {} : { eventStore: factory.eventStore }),
+    ...(factory.eventStore === undefined ? {} : { eventStore: sessionEventStore(factory.eventStore, sessionId) }),
     // Awaited by the SDK before the initialize response goes out.
     onsessioninitialized: () => onInitialized(session),
     onsessionclosed: () => registry.forget(session, 'deleted'),
