@@ -16,8 +16,8 @@ import type { McpScope, SessionRecord, SessionSnapshot } from '../types.js';
 import type { Resolution } from './continuity.js';
 import { OwnedSession } from './owned-session.js';
 import { createSdkServer, type ServerIdentity, type SessionState } from './sdk-server.js';
-import type { SessionRegistry } from './session-registry.js';
 import { sessionEventStore } from './session-event-store.js';
+import type { SessionRegistry } from './session-registry.js';
 import { handleWithTransport, INTERNAL_ORIGIN } from './web-transport.js';
 
 export const scopeKey = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
