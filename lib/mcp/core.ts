@@ -6,7 +6,7 @@
  */
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { CompleteRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { AuthorizePolicy, Catalog, HandlerContext, Logger, McpScope } from '../types.js';
+import type { AuthorizePolicy, Catalog, HandlerContext, Logger, McpScope, Scoped, ToolDefinition } from '../types.js';
 import { authorizedView, type ItemKind, permits } from './authorized-view.js';
 import { complete } from './completion.js';
 import { listPrompts, listResources, listResourceTemplates, listTools } from './list-results.js';
@@ -60,6 +60,8 @@ export interface McpCore {
   serves(method: string): method is CoreMethod;
   /** Whether `uri` is a resource of the scope that `auth` may see (for `resources/subscribe`). */
   resourceExists(scope: McpScope, uri: string, auth: AuthInfo | undefined): Promise<boolean>;
+  /** The scope's tool of that name, when `auth` may see it (for the era's header checks). */
+  visibleTool(scope: McpScope, name: string, auth: AuthInfo | undefined): Promise<Scoped<ToolDefinition> | undefined>;
   /** Whether `auth` may use the scope's virtual server (`authorize` with `kind: 'server'`). */
   permitsServer(scope: McpScope, auth: AuthInfo | undefined): Promise<boolean>;
 }
@@ -89,6 +91,10 @@ export function createMcpCore(catalog: Catalog, logger: Logger, authorize?: Auth
     resourceExists: async (scope, uri, auth) => {
       const seen = authorize && auth ? await authorizedView(catalog, scope, ['resource', 'resourceTemplate'], authorize, auth) : catalog;
       return resourceExists(seen, scope, uri);
+    },
+    visibleTool: async (scope, name, auth) => {
+      const seen = authorize && auth ? await authorizedView(catalog, scope, ['tool'], authorize, auth) : catalog;
+      return seen.listTools(scope).find((t) => t.name === name);
     },
     permitsServer: async (scope, auth) => {
       if (!authorize || !auth || scope.kind !== 'server') return true;

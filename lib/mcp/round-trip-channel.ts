@@ -5,6 +5,7 @@
  */
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { principalOf } from '../auth/principal.js';
+import type { McpScope } from '../types.js';
 import type { ClientChannel } from './handler-context.js';
 import { bindingOf, openState, questionsOf } from './input-required.js';
 
@@ -14,10 +15,13 @@ export const ROUND_TRIP_METHODS = new Set(['tools/call', 'prompts/get', 'resourc
 export function roundTripChannel(
   secrets: readonly string[],
   method: string,
+  scope: McpScope,
   rawParams: Record<string, unknown>,
   auth: AuthInfo | undefined,
 ): ClientChannel {
-  const bound = bindingOf(method, rawParams, principalOf(auth));
+  // Bound to the endpoint too: a state from one virtual server opens nothing on another.
+  const endpoint = scope.kind === 'server' ? scope.serverId : '*';
+  const bound = bindingOf(`${endpoint} ${method}`, rawParams, principalOf(auth));
   // Throws InvalidRequestState for a state this gateway did not seal for this request.
   const answers = openState(secrets, rawParams.requestState, bound, rawParams.inputResponses);
   const questions = questionsOf(secrets[0]!, bound, answers);

@@ -144,7 +144,8 @@ export async function serveSessionless(
   if (!parsed.ok) return sendRpcError(res, invalidParams(message.method, id));
   if (message.method === 'tools/call') {
     const { name, arguments: args = {} } = parsed.params as { name: string; arguments?: Record<string, unknown> };
-    const tool = deps.core.catalog.listTools(scope).find((t) => t.name === name);
+    // A tool hidden from the principal is not checked: it is answered as unknown, like any other.
+    const tool = await deps.core.visibleTool(scope, name, authOf(req));
     const mismatch = tool && paramHeaderMismatch(req, tool, args);
     if (mismatch) {
       return sendRpcError(
@@ -234,7 +235,7 @@ async function answer(
   });
   const meta = params._meta as { progressToken?: string | number } | undefined;
   const auth = authOf(req);
-  const channel = ROUND_TRIP_METHODS.has(method) ? roundTripChannel(deps.secrets(), method, rawParams, auth) : undefined;
+  const channel = ROUND_TRIP_METHODS.has(method) ? roundTripChannel(deps.secrets(), method, scope, rawParams, auth) : undefined;
   const result = await deps.core.call(method as Parameters<McpCore['call']>[0], params, {
     scope,
     auth,

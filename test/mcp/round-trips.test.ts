@@ -9,7 +9,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { createCatalog, MemoryStore, newConnectionFetch } from '../../lib/index';
+import { createCatalog, MemoryStore, newConnectionFetch, type ToolDefinition } from '../../lib/index';
 import { type RunningGateway, rpc, startGateway } from '../helpers/gateway';
 
 const VERSION = '2026-07-28';
@@ -20,29 +20,28 @@ const meta = {
 };
 
 function catalog(runs: string[]) {
-  return createCatalog({
-    alpha: {
-      tools: [
-        {
-          name: 'plan',
-          inputSchema: { type: 'object', properties: { trip: { type: 'string' } }, required: ['trip'] },
-          handler: async ({ trip }, ctx) => {
-            runs.push(ctx.workerId);
-            const answer = await ctx.elicitInput({
-              message: `Go to ${String(trip)}?`,
-              requestedSchema: { type: 'object', properties: { go: { type: 'boolean' } }, required: ['go'] },
-            });
-            const sampled = await ctx.createMessage({
-              messages: [{ role: 'user', content: { type: 'text', text: `Plan ${String(trip)}` } }],
-              maxTokens: 10,
-            });
-            const text = (sampled.content as { text?: string }).text;
-            return { content: [{ type: 'text', text: `${answer.action}:${JSON.stringify(answer.content)}:${text}` }] };
-          },
-        },
-      ],
+  const plan = planTool(runs);
+  return createCatalog({ alpha: { tools: [plan] }, beta: { tools: [plan] } });
+}
+
+function planTool(runs: string[]): ToolDefinition {
+  return {
+    name: 'plan',
+    inputSchema: { type: 'object', properties: { trip: { type: 'string' } }, required: ['trip'] },
+    handler: async ({ trip }, ctx) => {
+      runs.push(ctx.workerId);
+      const answer = await ctx.elicitInput({
+        message: `Go to ${String(trip)}?`,
+        requestedSchema: { type: 'object', properties: { go: { type: 'boolean' } }, required: ['go'] },
+      });
+      const sampled = await ctx.createMessage({
+        messages: [{ role: 'user', content: { type: 'text', text: `Plan ${String(trip)}` } }],
+        maxTokens: 10,
+      });
+      const text = (sampled.content as { text?: string }).text;
+      return { content: [{ type: 'text', text: `${answer.action}:${JSON.stringify(answer.content)}:${text}` }] };
     },
-  });
+  };
 }
 
 describe('questions to the client, in both eras', () => {
@@ -134,6 +133,22 @@ describe('questions to the client, in both eras', () => {
       expect(refused.error.code).toBe(-32602);
       expect(refused.error.message).toMatch(/requestState/);
     }
+    // The genuine state, on another virtual server with a tool of the same name: refused too.
+    const elsewhere = JSON.parse(
+      (
+        await rpc(
+          `${a.url}/servers/beta/mcp`,
+          {
+            jsonrpc: '2.0',
+            id: 3,
+            method: 'tools/call',
+            params: { name: 'plan', arguments: { trip: 'Rome' }, _meta: meta, ...answer, requestState: first.requestState },
+          },
+          { 'mcp-protocol-version': VERSION, 'mcp-method': 'tools/call', 'mcp-name': 'plan' },
+        )
+      ).body,
+    );
+    expect(elsewhere.error.code).toBe(-32602);
     expect(runs.length).toBe(runsBefore);
     // The genuine state, on the other worker: the next question (sampling).
     const second = JSON.parse(

@@ -120,6 +120,32 @@ describe('Mcp-Param-* headers (SEP-2243)', () => {
     expect(calls).toEqual(['route us-west1', 'route zürich', 'route undefined']);
   });
 
+  test('a tool the principal may not see is answered as unknown, whatever its headers say', async () => {
+    const k = await keys();
+    const guarded = await startGateway({
+      catalog: createCatalog(servers(calls)),
+      auth: k.auth({ authorize: ({ kind, name }) => !(kind === 'tool' && name === 'route') }),
+    });
+    try {
+      const authorization = `Bearer ${await k.mint('bob')}`;
+      const ask = (name: string) =>
+        post(
+          guarded,
+          'plain',
+          'tools/call',
+          { name, arguments: { region: 'us-west1' } },
+          { 'mcp-name': name, 'mcp-param-region': 'eu-west1', authorization },
+        );
+      const hidden = await ask('route');
+      const unknown = await ask('nosuch');
+      expect(hidden.status).toBe(unknown.status);
+      expect(JSON.parse(hidden.body).error.code).toBe(JSON.parse(unknown.body).error.code);
+      expect(JSON.parse(hidden.body).error.message).toContain('Unknown tool');
+    } finally {
+      await guarded.close();
+    }
+  });
+
   test.each([
     ['a different value', { region: 'us-west1' }, { 'mcp-param-region': 'eu-west1' }, 'Mcp-Param-Region'],
     ['a missing header', { region: 'us-west1' }, {}, 'Mcp-Param-Region'],
