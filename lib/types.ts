@@ -309,6 +309,8 @@ export type GatewayEvent =
       readonly type: 'listen-cancelled';
       readonly subscriptionId: string | number;
       readonly principal?: string;
+      /** The endpoint it was opened on: a virtual server id, or `*` for `/mcp`. */
+      readonly endpoint: string;
       readonly origin: string;
     };
 

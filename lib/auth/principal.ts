@@ -7,10 +7,25 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 
 export const PRINCIPAL_HEADER = 'x-mcp-affinity-principal';
 
-/** The header value for `auth`. */
-export function encodePrincipal(auth: AuthInfo): string {
+/** Whether `value` has the SDK's `AuthInfo` shape (other middlewares use `req.auth` too). */
+export const isAuthInfo = (value: unknown): value is AuthInfo =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as AuthInfo).clientId === 'string' &&
+  Array.isArray((value as AuthInfo).scopes);
+
+/**
+ * The header value for `auth`; `undefined` when it is not an `AuthInfo` or not plain JSON (a
+ * BigInt, a cycle): nothing is carried, and the owner's app, run again, sets its own.
+ */
+export function encodePrincipal(auth: unknown): string | undefined {
+  if (!isAuthInfo(auth)) return undefined;
   const { token: _token, ...rest } = auth;
-  return Buffer.from(JSON.stringify(rest)).toString('base64url');
+  try {
+    return Buffer.from(JSON.stringify(rest)).toString('base64url');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `AuthInfo` of a verified hop's header, with the token from its `Authorization`. */
@@ -31,7 +46,7 @@ export function decodePrincipal(value: string, authorization: string | undefined
  * (`jwtVerifier` does), else the client id. A session is bound to it at `initialize`.
  */
 export function principalOf(auth: AuthInfo | undefined): string | undefined {
-  if (!auth) return undefined;
+  if (!isAuthInfo(auth)) return undefined;
   const extra = auth.extra as { iss?: unknown; sub?: unknown } | undefined;
   if (typeof extra?.sub === 'string') return `${typeof extra.iss === 'string' ? extra.iss : ''} ${extra.sub}`;
   return `client ${auth.clientId}`;

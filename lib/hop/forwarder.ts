@@ -121,8 +121,8 @@ export class Forwarder {
     const headers = copyRequestHeaders(req);
     headers['content-length'] = body.length;
     headers[INTERNAL_HEADER] = 'true';
-    const auth = authOf(req);
-    if (auth) headers[PRINCIPAL_HEADER] = encodePrincipal(auth);
+    const principal = encodePrincipal(authOf(req));
+    if (principal !== undefined) headers[PRINCIPAL_HEADER] = principal;
     headers[SIGNATURE_HEADER] = signHop(this.deps.secrets()[0]!, {
       method: hop.method,
       url: hop.url,

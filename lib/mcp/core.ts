@@ -11,7 +11,7 @@ import { authorizedView, type ItemKind, permits } from './authorized-view.js';
 import { complete } from './completion.js';
 import { listPrompts, listResources, listResourceTemplates, listTools } from './list-results.js';
 import { getPrompt } from './prompts.js';
-import { readResource, resourceExists } from './resources.js';
+import { readResource, resourceExists, resourceNotFound } from './resources.js';
 import { callTool } from './tools.js';
 
 /** What one request gives the core: its scope, and how to build a handler's context. */
@@ -60,6 +60,8 @@ export interface McpCore {
   serves(method: string): method is CoreMethod;
   /** Whether `uri` is a resource of the scope that `auth` may see (for `resources/subscribe`). */
   resourceExists(scope: McpScope, uri: string, auth: AuthInfo | undefined): Promise<boolean>;
+  /** Of `uris`, the resources of the scope `auth` may see (one authorized view for all). */
+  visibleResources(scope: McpScope, uris: readonly string[], auth: AuthInfo | undefined): Promise<string[]>;
   /** The scope's tool of that name, when `auth` may see it (for the era's header checks). */
   visibleTool(scope: McpScope, name: string, auth: AuthInfo | undefined): Promise<Scoped<ToolDefinition> | undefined>;
   /** Whether `auth` may use the scope's virtual server (`authorize` with `kind: 'server'`). */
@@ -79,19 +81,33 @@ export function createMcpCore(catalog: Catalog, logger: Logger, authorize?: Auth
     'completion/complete': (c, p, r) => complete(c, r.scope, p as CompleteRequest['params']),
   };
   const names = new Set<string>(CORE_METHODS);
+  /** A hidden resource stays hidden even when a visible template's pattern matches its URI. */
+  const visible = async (scope: McpScope, uris: readonly string[], auth: AuthInfo | undefined): Promise<string[]> => {
+    if (!authorize || !auth) return uris.filter((uri) => resourceExists(catalog, scope, uri));
+    const seen = await authorizedView(catalog, scope, ['resource', 'resourceTemplate'], authorize, auth);
+    const hidden = new Set(catalog.listResources(scope).map((r) => r.uri));
+    for (const r of seen.listResources(scope)) hidden.delete(r.uri);
+    return uris.filter((uri) => !hidden.has(uri) && resourceExists(seen, scope, uri));
+  };
   return {
     catalog,
     call: async (method, params, request) => {
+      if (
+        method === 'resources/read' &&
+        authorize &&
+        request.auth &&
+        (await visible(request.scope, [String(params.uri)], request.auth)).length === 0
+      ) {
+        throw resourceNotFound(String(params.uri));
+      }
       // Without a policy (or without authentication) the catalog itself: no cost on the hot path.
       const seen =
         authorize && request.auth ? await authorizedView(catalog, request.scope, KINDS[method], authorize, request.auth) : catalog;
       return methods[method](seen, params, request);
     },
     serves: (method): method is CoreMethod => names.has(method),
-    resourceExists: async (scope, uri, auth) => {
-      const seen = authorize && auth ? await authorizedView(catalog, scope, ['resource', 'resourceTemplate'], authorize, auth) : catalog;
-      return resourceExists(seen, scope, uri);
-    },
+    resourceExists: async (scope, uri, auth) => (await visible(scope, [uri], auth)).length === 1,
+    visibleResources: (scope, uris, auth) => visible(scope, uris, auth),
     visibleTool: async (scope, name, auth) => {
       const seen = authorize && auth ? await authorizedView(catalog, scope, ['tool'], authorize, auth) : catalog;
       return seen.listTools(scope).find((t) => t.name === name);

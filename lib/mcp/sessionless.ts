@@ -24,7 +24,7 @@ import { idOf, invalidParams } from './message-checks.js';
 import { paramHeaderMismatch } from './param-headers.js';
 import { parseParams } from './request-schemas.js';
 import { ROUND_TRIP_METHODS, roundTripChannel } from './round-trip-channel.js';
-import { type ListenHub, parseListened } from './subscriptions.js';
+import { endpointOf, type ListenHub, parseListened } from './subscriptions.js';
 
 export const SESSIONLESS_VERSION = '2026-07-28';
 
@@ -42,7 +42,7 @@ export interface SessionlessDeps {
   /** The `subscriptions/listen` streams held by this worker. */
   readonly listens: ListenHub;
   /** Ends a listen stream wherever it is held (through the store's events). */
-  cancelListen(subscriptionId: string | number, principal: string | undefined): void;
+  cancelListen(subscriptionId: string | number, principal: string | undefined, endpoint: string): void;
 }
 
 type Message = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
@@ -124,7 +124,7 @@ export async function serveSessionless(
     // A notification: nothing to answer. A cancelled listen stream ends, on whichever worker holds it.
     const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
     if (message.method === 'notifications/cancelled' && (typeof requestId === 'string' || typeof requestId === 'number')) {
-      deps.cancelListen(requestId, principalOf(authOf(req)));
+      deps.cancelListen(requestId, principalOf(authOf(req)), endpointOf(scope));
     }
     res.statusCode = 202;
     res.end();

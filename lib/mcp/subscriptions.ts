@@ -48,6 +48,8 @@ export function parseListened(params: Record<string, unknown>): ListenedNotifica
 }
 
 const inScope = (scope: McpScope, serverId: string): boolean => scope.kind === 'all' || scope.serverId === serverId;
+/** The endpoint a scope is: a virtual server id, or `*` for `/mcp`. */
+export const endpointOf = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
 
 export class ListenHub {
   private readonly listeners = new Set<Listener>();
@@ -72,14 +74,16 @@ export class ListenHub {
     const honoured: ListenedNotifications = {};
     for (const [key] of LIST_CHANGED) if (asked[key] === true) honoured[key] = true;
     if (asked.resourceSubscriptions) {
-      const uris = [...new Set(asked.resourceSubscriptions)];
-      const known = await Promise.all(uris.map((uri) => this.deps.core.resourceExists(scope, uri, auth)));
-      honoured.resourceSubscriptions = uris.filter((_, i) => known[i]);
+      // One authorized view for every URI asked for.
+      honoured.resourceSubscriptions = await this.deps.core.visibleResources(scope, [...new Set(asked.resourceSubscriptions)], auth);
     }
+    // The client may have gone while the policy answered: then there is nothing to hold.
+    if (res.destroyed || res.writableEnded) return;
     const listener: Listener = { id, scope, principal: principalOf(auth), notifications: honoured, res };
+    res.on('error', () => undefined); // a broken connection ends the listener through 'close'
+    res.once('close', () => this.listeners.delete(listener));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     this.listeners.add(listener);
-    res.once('close', () => this.listeners.delete(listener));
     this.send(listener, 'notifications/subscriptions/acknowledged', { notifications: honoured });
   }
 
@@ -99,18 +103,30 @@ export class ListenHub {
     }
   }
 
-  /** `notifications/cancelled` for a listen request: that principal's streams with that id end. */
-  cancel(id: string | number, principal: string | undefined): void {
-    for (const listener of this.listeners) if (listener.id === id && listener.principal === principal) listener.res.end();
+  /**
+   * `notifications/cancelled` for a listen request: that principal's streams with that id, on that
+   * endpoint, end. (Without authentication every client is the same nobody: use unguessable ids.)
+   */
+  cancel(id: string | number, principal: string | undefined, endpoint: string): void {
+    for (const listener of this.listeners) {
+      if (listener.id === id && listener.principal === principal && endpointOf(listener.scope) === endpoint) this.end(listener);
+    }
+  }
+
+  private end(listener: Listener): void {
+    this.listeners.delete(listener);
+    listener.res.end();
   }
 
   close(): void {
-    for (const listener of this.listeners) listener.res.end();
-    this.listeners.clear();
+    for (const listener of [...this.listeners]) this.end(listener);
   }
 
   private send(listener: Listener, method: string, params: Record<string, unknown>): void {
+    const { res } = listener;
+    if (res.destroyed || res.writableEnded) return void this.listeners.delete(listener);
     const message = { jsonrpc: '2.0', method, params: { ...params, _meta: { [SUBSCRIPTION_ID_META]: listener.id } } };
-    listener.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    // A client that does not read is not buffered for: its stream ends (it may listen again).
+    if (!res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`)) this.end(listener);
   }
 }

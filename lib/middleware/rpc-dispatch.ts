@@ -105,15 +105,16 @@ export function rpcDispatch(options: RpcDispatchOptions): RequestHandler {
     perPrincipal: worker.config.auth?.authorize !== undefined,
     secrets: () => worker.secrets,
     listens,
-    cancelListen: (subscriptionId, principal) => {
-      if (!worker.store.publish) return listens.cancel(subscriptionId, principal);
+    cancelListen: (subscriptionId, principal, endpoint) => {
+      if (!worker.store.publish) return listens.cancel(subscriptionId, principal, endpoint);
       const event = {
         type: 'listen-cancelled' as const,
         subscriptionId,
+        endpoint,
         origin: workerId,
         ...(principal === undefined ? {} : { principal }),
       };
-      worker.store.publish(event).catch(() => listens.cancel(subscriptionId, principal));
+      worker.store.publish(event).catch(() => listens.cancel(subscriptionId, principal, endpoint));
     },
   };
   worker.onClose(

@@ -72,7 +72,7 @@ export function startChangeFanOut(deps: ChangeFanOutDeps): () => void {
         else if (event.type === 'resource-updated') updated(event.serverId, event.uri);
         // Revoked from any worker or host: its owner ends it now.
         else if (event.type === 'session-revoked') void registry.revoke(event.sessionId);
-        else if (event.type === 'listen-cancelled') deps.listens?.cancel(event.subscriptionId, event.principal);
+        else if (event.type === 'listen-cancelled') deps.listens?.cancel(event.subscriptionId, event.principal, event.endpoint);
       }),
     );
   }

@@ -16,10 +16,18 @@ export function sessionEventStore(store: EventStore, sessionId: string): EventSt
   return {
     storeEvent: (streamId, message) => store.storeEvent(`${prefix}${streamId}`, message),
     getStreamIdForEventId: async (eventId) => own(await store.getStreamIdForEventId?.(eventId)),
-    replayEventsAfter: async (lastEventId, handlers) => {
+    replayEventsAfter: async (lastEventId, { send }) => {
       // Another session's event id (or a forged one) replays nothing.
-      if (store.getStreamIdForEventId && own(await store.getStreamIdForEventId(lastEventId)) === undefined) return '';
-      return own(await store.replayEventsAfter(lastEventId, handlers)) ?? '';
+      if (store.getStreamIdForEventId) {
+        if (own(await store.getStreamIdForEventId(lastEventId)) === undefined) return '';
+        return own(await store.replayEventsAfter(lastEventId, { send })) ?? '';
+      }
+      // A store that cannot tell the stream first: held back until it says whose they were.
+      const held: Array<[string, Parameters<typeof send>[1]]> = [];
+      const stream = own(await store.replayEventsAfter(lastEventId, { send: async (id, message) => void held.push([id, message]) }));
+      if (stream === undefined) return '';
+      for (const [id, message] of held) await send(id, message);
+      return stream;
     },
   };
 }

@@ -7,6 +7,7 @@
  * Serving an awake session costs no store round trip.
  */
 import type { ServerResponse } from 'node:http';
+import { sessionRef } from '../hop/forwarder.js';
 import type { MetricsSink, SessionEnd } from '../metrics.js';
 import { newSessionId } from '../session-id.js';
 import type { Logger, SessionSnapshot, SessionStore } from '../types.js';
@@ -193,6 +194,13 @@ export class SessionRegistry {
    * here, awake or asleep. Idempotent.
    */
   async revoke(sessionId: string): Promise<void> {
+    // Being rebuilt now: ended as soon as it is awake, never served.
+    const waking = this.waking.get(sessionId);
+    if (waking)
+      return void (await waking.then(
+        (woken) => this.end(woken, 'revoked'),
+        () => undefined,
+      ));
     const session = this.sessions.get(sessionId);
     if (session) return this.end(session, 'revoked');
     if (this.hibernated.delete(sessionId)) this.release(sessionId, 'revoked');
@@ -248,7 +256,7 @@ export class SessionRegistry {
       const idle = now - session.lastActivity;
       if (this.outlived(session, now)) {
         expired++;
-        logger.info(`[express-mcp-affinity] session ${session.id} reached its maximum age`);
+        logger.info(`[express-mcp-affinity] a session (${sessionRef(session.id)}) reached its maximum age`);
         void this.end(session, 'expired');
         continue;
       }

@@ -8,7 +8,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type CallToolResult,
   ErrorCode,
@@ -53,7 +53,7 @@ export class Upstream implements UpstreamSource {
 
   /** Resolves once the first listing is done (or failed): for tests and start-up checks. */
   async ready(): Promise<void> {
-    await this.connecting;
+    await this.connecting?.catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -140,12 +140,34 @@ export class Upstream implements UpstreamSource {
     for (const watcher of this.watchers) watcher(this.items);
   }
 
+  /**
+   * The upstream forgot our session (it restarted: 404): a new connection, once for every request
+   * that found it so. Such a request was never delivered, so it is sent again, once.
+   */
+  private async reconnect(stale: Client): Promise<void> {
+    if (this.client !== stale) return this.connecting;
+    this.client = undefined;
+    this.logger.warn(`[express-mcp-affinity] upstream ${this.name} lost our session (restarted?); connecting again`);
+    await stale.close().catch(() => undefined);
+    this.connecting = this.connect();
+    return this.connecting;
+  }
+
   /** Runs one upstream request: bounded by the timeout, cancelled with the client's request. */
   private async request<T>(what: string, run: (client: Client, options: object) => Promise<T>, ctx: HandlerContext): Promise<T> {
-    const client = this.client;
+    let client = this.client;
     if (!client) throw new UpstreamError(this.name, 'not connected');
+    const options = { signal: ctx.signal, timeout: this.config.timeoutMs };
     try {
-      return await run(client, { signal: ctx.signal, timeout: this.config.timeoutMs });
+      try {
+        return await run(client, options);
+      } catch (error) {
+        if (!(error instanceof StreamableHTTPError) || error.code !== 404 || this.closed) throw error;
+        await this.reconnect(client);
+        client = this.client;
+        if (!client) throw new UpstreamError(this.name, 'not reachable again after it lost our session');
+        return await run(client, options);
+      }
     } catch (error) {
       if (
         error instanceof McpError &&

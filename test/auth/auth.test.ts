@@ -55,6 +55,14 @@ function authCatalog(calls: string[]) {
           read: () => (calls.push('private read'), { contents: [{ uri: 'memo://beta/private', text: 'secret' }] }),
         },
       ],
+      // A visible template whose pattern also matches the hidden resource's URI: it must not serve it.
+      resourceTemplates: [
+        {
+          uriTemplate: 'memo://beta/{name}',
+          name: 'any',
+          read: (uri) => (calls.push('template read'), { contents: [{ uri, text: 't' }] }),
+        },
+      ],
     },
     gamma: { tools: [{ name: 'g', inputSchema: { type: 'object', properties: {} }, handler: () => text('g') }] },
   });
@@ -230,7 +238,7 @@ describe('auth: bearer tokens, identity across the hop, sessions bound to princi
     const before = calls.length;
     for (const method of ['resources/read', 'resources/subscribe']) {
       const hidden = message(await viaB({ jsonrpc: '2.0', id: 12, method, params: { uri: 'memo://beta/private' } }));
-      const unknown = message(await viaB({ jsonrpc: '2.0', id: 13, method, params: { uri: 'memo://beta/nothing' } }));
+      const unknown = message(await viaB({ jsonrpc: '2.0', id: 13, method, params: { uri: 'none://nothing' } }));
       expect(hidden.error.code).toBe(-32002);
       expect(hidden.error.code).toBe(unknown.error.code);
     }

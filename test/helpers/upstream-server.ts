@@ -24,7 +24,8 @@ export interface UpstreamServer {
   close(): Promise<void>;
 }
 
-export async function startUpstreamServer(): Promise<UpstreamServer> {
+/** Starts it on `port` (0: a free one; the same port again: a restarted upstream). */
+export async function startUpstreamServer(port = 0): Promise<UpstreamServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const servers: McpServer[] = [];
   const log: string[] = [];
@@ -81,10 +82,10 @@ export async function startUpstreamServer(): Promise<UpstreamServer> {
     }
     await transport.handleRequest(req, res, body);
   });
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  const { port } = httpServer.address() as AddressInfo;
+  await new Promise<void>((resolve) => httpServer.listen(port, '127.0.0.1', resolve));
+  const bound = (httpServer.address() as AddressInfo).port;
   const upstream: UpstreamServer = {
-    url: `http://127.0.0.1:${port}/mcp`,
+    url: `http://127.0.0.1:${bound}/mcp`,
     log,
     nextCancel() {
       cancel = deferred();

@@ -102,6 +102,46 @@ describe('subscriptions/listen', () => {
         await waitFor(() => a.router.worker.streams.inFlight === 0, { what: 'the listen stream to end on A' });
       });
 
+      test('a cancel on another endpoint ends nothing; after the right one, later changes reach no one and nothing breaks', async () => {
+        const response = await fetch(`${a.url}/servers/alpha/mcp`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            ...headers('subscriptions/listen'),
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 'X1',
+            method: 'subscriptions/listen',
+            params: { notifications: { toolsListChanged: true }, _meta: meta },
+          }),
+        });
+        const reader = response.body!.getReader();
+        const decoder = new TextDecoder();
+        let text = decoder.decode((await reader.read()).value);
+        const cancel = (server: string) =>
+          rpc(
+            `${b.url}/servers/${server}/mcp`,
+            { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'X1', _meta: meta } },
+            headers('notifications/cancelled'),
+          );
+        expect((await cancel('beta')).status).toBe(202);
+        // Still open: the next change arrives.
+        catalogB.addTool('alpha', { ...noop, name: 'fresh2' });
+        while (!text.includes('tools/list_changed')) text += decoder.decode((await reader.read()).value);
+        expect((await cancel('alpha')).status).toBe(202);
+        for (;;) if ((await reader.read()).done) break;
+        // Changes after the stream ended reach nothing, and the worker keeps serving.
+        for (let i = 0; i < 5; i++) catalogB.addTool('alpha', { ...noop, name: `after${i}` });
+        const list = await rpc(
+          `${a.url}/servers/alpha/mcp`,
+          { jsonrpc: '2.0', id: 3, method: 'tools/list', params: { _meta: meta } },
+          headers('tools/list'),
+        );
+        expect(list.status).toBe(200);
+      });
+
       test('notifications/cancelled sent to B ends the stream A holds; a bad listen request is -32602', async () => {
         const response = await fetch(`${a.url}/servers/alpha/mcp`, {
           method: 'POST',

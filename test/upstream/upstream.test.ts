@@ -177,6 +177,33 @@ describe('upstream over stdio', () => {
   });
 });
 
+describe('an upstream that restarts', () => {
+  test('our session on it is gone (404): a new connection, and the call goes through', async () => {
+    const first = await startUpstreamServer();
+    const port = Number(new URL(first.url).port);
+    const { warnings, logger } = quiet();
+    const { catalog, source } = federated(first.url, logger);
+    await source.ready();
+    const gateway = await startGateway({ catalog });
+    let second: UpstreamServer | undefined;
+    try {
+      const client = await connect(gateway, 'fed');
+      expect((await client.callTool({ name: 'up_add', arguments: { a: 1, b: 1 } })).isError).toBeFalsy();
+      await first.close();
+      second = await startUpstreamServer(port); // the same address, no memory of our session
+      const sum = await client.callTool({ name: 'up_add', arguments: { a: 20, b: 22 } });
+      expect((sum.content as Array<{ text: string }>)[0]!.text).toBe('42');
+      expect(second.log).toEqual(['add 20+22']);
+      expect(warnings.join('\n')).toMatch(/lost our session/);
+      await client.close();
+    } finally {
+      await gateway.close();
+      await catalog.close();
+      await second?.close();
+    }
+  });
+});
+
 describe('an upstream that goes away', () => {
   test('a call is a JSON-RPC error naming the upstream, not a hang and not a 5xx', async () => {
     const gone = await startUpstreamServer();
