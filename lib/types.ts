@@ -200,6 +200,12 @@ export interface UpstreamOptions {
   exclude?: { tools?: readonly string[]; prompts?: readonly string[]; resources?: readonly string[] };
   /** How long one upstream request may take; past it the call fails naming the upstream. @default 30000 */
   timeoutMs?: number;
+  /** A larger answer is refused with an error naming the upstream, in bytes of JSON. @default 4194304 (4 MiB) */
+  maxAnswerBytes?: number;
+  /** Failures in a row (unreachable, closed, timed out) that open the circuit: calls then fail at once. @default 5 */
+  breakerFailures?: number;
+  /** How long an open circuit fails calls before one may try the upstream again, in ms. @default 30000 */
+  breakerCooldownMs?: number;
   /** The name used in errors, logs and metrics. @default the URL, or the command */
   name?: string;
 }

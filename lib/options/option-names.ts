@@ -81,5 +81,8 @@ export const UPSTREAM_OPTION_NAMES = names<UpstreamOptions>()([
   'include',
   'exclude',
   'timeoutMs',
+  'maxAnswerBytes',
+  'breakerFailures',
+  'breakerCooldownMs',
   'name',
 ]);

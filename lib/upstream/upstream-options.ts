@@ -28,6 +28,9 @@ export interface UpstreamConfig {
     readonly resources?: ReadonlySet<string>;
   };
   readonly timeoutMs: number;
+  readonly maxAnswerBytes: number;
+  readonly breakerFailures: number;
+  readonly breakerCooldownMs: number;
 }
 
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
@@ -76,9 +79,12 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
   if (options.prefix !== undefined && (typeof options.prefix !== 'string' || !/^[A-Za-z0-9_.-]*$/.test(options.prefix))) {
     throw invalidOption(OWNER, 'prefix', options.prefix, 'expected letters, digits, _ . or -, such as "github_".');
   }
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
-    throw invalidOption(OWNER, 'timeoutMs', options.timeoutMs, 'expected a positive whole number of milliseconds.');
+  const positive = (name: 'timeoutMs' | 'maxAnswerBytes' | 'breakerFailures' | 'breakerCooldownMs', fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (!Number.isInteger(value) || value <= 0) throw invalidOption(OWNER, name, options[name], 'expected a positive whole number.');
+    return value;
+  };
+  const timeoutMs = positive('timeoutMs', 30_000);
   return {
     name: options.name ?? (transport.kind === 'http' ? transport.url.origin + transport.url.pathname : transport.command),
     transport,
@@ -86,5 +92,8 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
     include: nameLists('include', options.include),
     exclude: nameLists('exclude', options.exclude),
     timeoutMs,
+    maxAnswerBytes: positive('maxAnswerBytes', 4 * 1024 * 1024),
+    breakerFailures: positive('breakerFailures', 5),
+    breakerCooldownMs: positive('breakerCooldownMs', 30_000),
   };
 }

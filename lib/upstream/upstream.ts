@@ -33,6 +33,9 @@ export class Upstream implements UpstreamSource {
   private items: UpstreamItems = EMPTY;
   private readonly watchers = new Set<(items: UpstreamItems) => void>();
   private closed = false;
+  /** Failures in a row (unreachable, closed, timed out), and until when the circuit stays open. */
+  private failures = 0;
+  private openUntil = 0;
 
   constructor(
     private readonly config: UpstreamConfig,
@@ -157,18 +160,32 @@ export class Upstream implements UpstreamSource {
   private async request<T>(what: string, run: (client: Client, options: object) => Promise<T>, ctx: HandlerContext): Promise<T> {
     let client = this.client;
     if (!client) throw new UpstreamError(this.name, 'not connected');
+    const { breakerFailures, breakerCooldownMs, maxAnswerBytes } = this.config;
+    // Open: failing fast, without hammering a dead upstream, until the cooldown lets one try through.
+    if (this.failures >= breakerFailures && Date.now() < this.openUntil) {
+      throw new UpstreamError(this.name, `${what}: not tried, ${this.failures} failures in a row; next try after ${breakerCooldownMs} ms`);
+    }
     const options = { signal: ctx.signal, timeout: this.config.timeoutMs };
+    const answered = (answer: T): T => {
+      this.failures = 0;
+      const bytes = Buffer.byteLength(JSON.stringify(answer) ?? '');
+      if (bytes > maxAnswerBytes)
+        throw new UpstreamError(this.name, `${what}: an answer of ${bytes} bytes, over maxAnswerBytes (${maxAnswerBytes})`);
+      return answer;
+    };
     try {
       try {
-        return await run(client, options);
+        return answered(await run(client, options));
       } catch (error) {
+        if (error instanceof UpstreamError) throw error;
         if (!(error instanceof StreamableHTTPError) || error.code !== 404 || this.closed) throw error;
         await this.reconnect(client);
         client = this.client;
         if (!client) throw new UpstreamError(this.name, 'not reachable again after it lost our session');
-        return await run(client, options);
+        return answered(await run(client, options));
       }
     } catch (error) {
+      if (error instanceof UpstreamError) throw error;
       if (
         error instanceof McpError &&
         !(error instanceof UpstreamError) &&
@@ -178,6 +195,9 @@ export class Upstream implements UpstreamSource {
         // The upstream's own answer (an unknown argument, a missing resource): passed through, named.
         throw new UpstreamError(this.name, `${what}: ${error.message.replace(/^MCP error -?\d+: /, '')}`);
       }
+      // Unreachable, closed or timed out: counted towards opening the circuit (the client's own
+      // cancellation is not the upstream's failure).
+      if (!ctx.signal.aborted && ++this.failures >= breakerFailures) this.openUntil = Date.now() + breakerCooldownMs;
       const reason =
         error instanceof McpError && error.code === ErrorCode.RequestTimeout
           ? `no answer within ${this.config.timeoutMs} ms`

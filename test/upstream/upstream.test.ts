@@ -6,6 +6,7 @@
  * reach the sessions; a failure is a JSON-RPC error naming the upstream; an unreachable one is
  * left out with a log line; the stdio process ends with the catalog.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -200,6 +201,87 @@ describe('an upstream that restarts', () => {
       await gateway.close();
       await catalog.close();
       await second?.close();
+    }
+  });
+});
+
+describe('bounded failure', () => {
+  afterEach(() => jest.useRealTimers());
+
+  test('an answer over maxAnswerBytes is refused, naming the upstream', async () => {
+    const up = await startUpstreamServer();
+    const part = upstream({ url: up.url, prefix: 'up_', maxAnswerBytes: 10 }, quiet().logger);
+    const catalog = createCatalog({ fed: { ...part } }, { logger: quiet().logger });
+    await part.upstreams[0]!.ready();
+    const gateway = await startGateway({ catalog });
+    try {
+      const client = await connect(gateway, 'fed');
+      await expect(client.callTool({ name: 'up_add', arguments: { a: 1, b: 2 } })).rejects.toThrow(
+        /Upstream .*: tools\/call add: an answer of \d+ bytes, over maxAnswerBytes \(10\)/,
+      );
+      await client.close();
+    } finally {
+      await gateway.close();
+      await catalog.close();
+      await up.close();
+    }
+  });
+
+  test('a dead upstream opens the circuit: calls fail at once without reaching it, until the cooldown lets one try', async () => {
+    const up = await startUpstreamServer();
+    const port = Number(new URL(up.url).port);
+    const part = upstream({ url: up.url, prefix: 'up_', breakerFailures: 2, breakerCooldownMs: 60_000 }, quiet().logger);
+    const catalog = createCatalog({ fed: { ...part } }, { logger: quiet().logger });
+    await part.upstreams[0]!.ready();
+    const gateway = await startGateway({ catalog });
+    // The upstream dies; on its port, something that refuses every request (and counts the POSTs).
+    await up.close();
+    let posts = 0;
+    const sockets = new Set<net.Socket>();
+    const dead = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once('data', (chunk) => {
+        if (chunk.toString('latin1').startsWith('POST')) posts++;
+        socket.destroy();
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => dead.listen(port, '127.0.0.1', resolve));
+    try {
+      const client = await connect(gateway, 'fed');
+      const call = () => client.callTool({ name: 'up_add', arguments: { a: 1, b: 2 } });
+      await expect(call()).rejects.toThrow(/Upstream/);
+      await expect(call()).rejects.toThrow(/Upstream/);
+      const reached = posts;
+      expect(reached).toBeGreaterThanOrEqual(2);
+      await expect(call()).rejects.toThrow(/not tried, 2 failures in a row/);
+      expect(posts).toBe(reached);
+      // After the cooldown (only the clock moves), one call tries the upstream again.
+      jest.useFakeTimers({
+        now: Date.now() + 60_001,
+        doNotFake: [
+          'hrtime',
+          'nextTick',
+          'performance',
+          'queueMicrotask',
+          'setImmediate',
+          'clearImmediate',
+          'setInterval',
+          'clearInterval',
+          'setTimeout',
+          'clearTimeout',
+        ],
+      });
+      await expect(call()).rejects.toThrow(/Upstream/);
+      expect(posts).toBeGreaterThan(reached);
+      jest.useRealTimers();
+      await client.close();
+    } finally {
+      jest.useRealTimers();
+      await gateway.close();
+      await catalog.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => dead.close(() => resolve()));
     }
   });
 });
