@@ -6,11 +6,11 @@
  */
 
 import { signHop } from '../../lib/hop/hop-signature';
-import { MemoryStore, principalOf, RedisStore, SIGNATURE_HEADER } from '../../lib/index';
+import { MemoryStore, principalOf, SIGNATURE_HEADER } from '../../lib/index';
 import { initializeBody, openSession, type RunningGateway, rawRequest, rpc, SECRET, startGateway, testCatalog } from '../helpers/gateway';
-import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+import { startRedis, storeFactory, type TestRedis, uniquePrefix } from '../helpers/redis';
 import { ISSUER, keys } from '../helpers/tokens';
-import { deferred } from '../helpers/wait';
+import { deferred, fakeClockOnly } from '../helpers/wait';
 
 const OLD = SECRET;
 const NEW = 'the-new-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
@@ -74,21 +74,7 @@ describe('absolute session lifetime', () => {
       const id = await openSession(`${a.url}/servers/alpha/mcp`);
       expect(await status(a, id)).toBe(200);
       // Only the clock moves: the servers and sockets keep their real timers.
-      jest.useFakeTimers({
-        now: Date.now() + 60_001,
-        doNotFake: [
-          'hrtime',
-          'nextTick',
-          'performance',
-          'queueMicrotask',
-          'setImmediate',
-          'clearImmediate',
-          'setInterval',
-          'clearInterval',
-          'setTimeout',
-          'clearTimeout',
-        ],
-      });
+      fakeClockOnly(Date.now() + 60_001);
       expect(await status(a, id)).toBe(404);
       expect(await store.getSession(id)).toBeUndefined();
       // A new session is fine.
@@ -116,15 +102,8 @@ describe('revoking a session by id, and listing a principal’s sessions', () =>
   for (const kind of ['MemoryStore', 'RedisStore'] as const) {
     test(`${kind}: revoked from another worker, the session is 404 everywhere, and the owner dropped it`, async () => {
       const prefix = uniquePrefix('revoke');
-      const shared = new MemoryStore();
-      const made: Array<{ store: RedisStore; client: ReturnType<TestRedis['client']> }> = [];
-      const storeFor = () => {
-        if (kind === 'MemoryStore') return shared;
-        const client = redis!.client();
-        const store = new RedisStore({ client, prefix });
-        made.push({ store, client });
-        return store;
-      };
+      const stores = storeFactory(kind, redis, prefix);
+      const storeFor = () => stores.store();
       const a = await startGateway({ store: storeFor(), catalog: testCatalog() });
       const b = await startGateway({ store: storeFor(), catalog: testCatalog() });
       try {
@@ -145,25 +124,15 @@ describe('revoking a session by id, and listing a principal’s sessions', () =>
       } finally {
         await b.close();
         await a.close();
-        for (const { store, client } of made) {
-          await store.close();
-          await client.quit();
-        }
+        await stores.close();
       }
     });
 
     test(`${kind}: the sessions of a principal, gateway-wide`, async () => {
       const k = await keys();
       const prefix = uniquePrefix('list');
-      const shared = new MemoryStore();
-      const made: Array<{ store: RedisStore; client: ReturnType<TestRedis['client']> }> = [];
-      const storeFor = () => {
-        if (kind === 'MemoryStore') return shared;
-        const client = redis!.client();
-        const store = new RedisStore({ client, prefix });
-        made.push({ store, client });
-        return store;
-      };
+      const stores = storeFactory(kind, redis, prefix);
+      const storeFor = () => stores.store();
       const a = await startGateway({ store: storeFor(), catalog: testCatalog(), auth: k.auth() });
       const b = await startGateway({ store: storeFor(), catalog: testCatalog(), auth: k.auth() });
       try {
@@ -182,10 +151,7 @@ describe('revoking a session by id, and listing a principal’s sessions', () =>
       } finally {
         await b.close();
         await a.close();
-        for (const { store, client } of made) {
-          await store.close();
-          await client.quit();
-        }
+        await stores.close();
       }
     });
   }

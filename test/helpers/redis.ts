@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import Redis, { type RedisOptions } from 'ioredis';
+import { MemoryStore, RedisStore, type SessionStore } from '../../lib/index';
 import { freePort } from './ports';
 import { waitFor } from './wait';
 
@@ -75,4 +76,29 @@ export async function startRedis(): Promise<TestRedis> {
   await start();
   const url = `redis://127.0.0.1:${port}`;
   return { url, port, client: make(url), owned: true, stop, restart: start };
+}
+
+/**
+ * Stores for several in-process workers of one gateway: one shared `MemoryStore`, or a
+ * `RedisStore` each (its own client, as separate hosts have) under one prefix. `close()` closes
+ * the Redis stores and quits their clients.
+ */
+export function storeFactory(kind: 'MemoryStore' | 'RedisStore', redis: TestRedis | undefined, prefix: string) {
+  const shared = new MemoryStore();
+  const made: Array<{ store: RedisStore; client: Redis }> = [];
+  return {
+    store(): SessionStore {
+      if (kind === 'MemoryStore') return shared;
+      const client = redis!.client();
+      const store = new RedisStore({ client, prefix });
+      made.push({ store, client });
+      return store;
+    },
+    async close(): Promise<void> {
+      for (const { store, client } of made.splice(0)) {
+        await store.close();
+        await client.quit();
+      }
+    },
+  };
 }

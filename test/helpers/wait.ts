@@ -62,3 +62,25 @@ export function waitForOutput(
     onData('');
   });
 }
+
+/**
+ * Fake timers for the clock alone, at `now`: `Date.now()` jumps, while the servers, sockets and
+ * timers of a real-process test keep running on real time. Undo with `jest.useRealTimers()`.
+ */
+export function fakeClockOnly(now: number): void {
+  jest.useFakeTimers({
+    now,
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
+}

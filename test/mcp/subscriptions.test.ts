@@ -6,10 +6,10 @@
  * to the other worker ends the stream.
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { type MemoryCatalog, MemoryStore, newConnectionFetch, RedisStore, type SessionStore } from '../../lib/index';
+import { type MemoryCatalog, newConnectionFetch } from '../../lib/index';
 import { SUBSCRIPTION_ID_META } from '../../lib/mcp/subscriptions';
 import { type RunningGateway, rpc, startGateway, testCatalog } from '../helpers/gateway';
-import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+import { startRedis, storeFactory, type TestRedis, uniquePrefix } from '../helpers/redis';
 import { deferred, waitFor } from '../helpers/wait';
 
 const VERSION = '2026-07-28';
@@ -19,6 +19,14 @@ const meta = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 const headers = (method: string) => ({ 'mcp-protocol-version': VERSION, 'mcp-method': method });
+/** Opens a 2026-07-28 listen stream with a plain fetch (`init` adds a signal, say). */
+const listen = (url: string, id: string | number, notifications: object, init: RequestInit = {}) =>
+  fetch(url, {
+    ...init,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers('subscriptions/listen') },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { notifications, _meta: meta } }),
+  });
 const noop = { name: 'fresh', inputSchema: { type: 'object' as const, properties: {} }, handler: () => ({ content: [] }) };
 
 describe('subscriptions/listen', () => {
@@ -35,19 +43,10 @@ describe('subscriptions/listen', () => {
       let a: RunningGateway;
       let b: RunningGateway;
       let catalogB: MemoryCatalog;
-      const clients: Array<{ quit(): Promise<unknown> }> = [];
-      const stores: SessionStore[] = [];
+      let stores: ReturnType<typeof storeFactory>;
       beforeAll(async () => {
-        const shared = new MemoryStore();
-        const prefix = uniquePrefix('listen');
-        const store = (): SessionStore => {
-          if (kind === 'MemoryStore') return shared;
-          const client = redis!.client();
-          clients.push(client);
-          const made = new RedisStore({ client, prefix });
-          stores.push(made);
-          return made;
-        };
+        stores = storeFactory(kind, redis, uniquePrefix('listen'));
+        const store = () => stores.store();
         catalogB = testCatalog();
         a = await startGateway({ store: store(), catalog: testCatalog() });
         b = await startGateway({ store: store(), catalog: catalogB });
@@ -55,8 +54,7 @@ describe('subscriptions/listen', () => {
       afterAll(async () => {
         await b?.close();
         await a?.close();
-        for (const s of stores) await s.close?.();
-        for (const c of clients) await c.quit();
+        await stores?.close();
       });
 
       test('the v2 client listens on A: acknowledged with what is honoured, then B’s changes, once each, in scope only', async () => {
@@ -103,20 +101,7 @@ describe('subscriptions/listen', () => {
       });
 
       test('a cancel on another endpoint ends nothing; after the right one, later changes reach no one and nothing breaks', async () => {
-        const response = await fetch(`${a.url}/servers/alpha/mcp`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            ...headers('subscriptions/listen'),
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 'X1',
-            method: 'subscriptions/listen',
-            params: { notifications: { toolsListChanged: true }, _meta: meta },
-          }),
-        });
+        const response = await listen(`${a.url}/servers/alpha/mcp`, 'X1', { toolsListChanged: true });
         const reader = response.body!.getReader();
         const decoder = new TextDecoder();
         let text = decoder.decode((await reader.read()).value);
@@ -143,20 +128,7 @@ describe('subscriptions/listen', () => {
       });
 
       test('notifications/cancelled sent to B ends the stream A holds; a bad listen request is -32602', async () => {
-        const response = await fetch(`${a.url}/servers/alpha/mcp`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            ...headers('subscriptions/listen'),
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 'L1',
-            method: 'subscriptions/listen',
-            params: { notifications: { promptsListChanged: true }, _meta: meta },
-          }),
-        });
+        const response = await listen(`${a.url}/servers/alpha/mcp`, 'L1', { promptsListChanged: true });
         expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
         const reader = response.body!.getReader();
         const first = new TextDecoder().decode((await reader.read()).value);
@@ -185,23 +157,10 @@ describe('listen streams are bounded per worker', () => {
   test('beyond maxOpenStreams: 503 with a JSON-RPC error that says so; a slot frees when a stream ends', async () => {
     const gateway = await startGateway({ catalog: testCatalog(), maxOpenStreams: 1 });
     try {
-      const open = () =>
-        fetch(`${gateway.url}/servers/alpha/mcp`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            ...headers('subscriptions/listen'),
-          },
-          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscriptions/listen', params: { notifications: {}, _meta: meta } }),
-        });
+      const url = `${gateway.url}/servers/alpha/mcp`;
+      const open = () => listen(url, 1, {});
       const held = new AbortController();
-      const first = await fetch(`${gateway.url}/servers/alpha/mcp`, {
-        method: 'POST',
-        signal: held.signal,
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers('subscriptions/listen') },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscriptions/listen', params: { notifications: {}, _meta: meta } }),
-      });
+      const first = await listen(url, 1, {}, { signal: held.signal });
       expect(first.status).toBe(200);
       const refused = await open();
       expect(refused.status).toBe(503);

@@ -15,7 +15,7 @@ import { createCatalog, type MemoryCatalog, MemoryStore, newConnectionFetch, typ
 import { type RunningGateway, rpc, startGateway } from '../helpers/gateway';
 import { freePort } from '../helpers/ports';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
-import { deferred, waitFor } from '../helpers/wait';
+import { deferred, fakeClockOnly, waitFor } from '../helpers/wait';
 
 const text = (value: string) => ({ content: [{ type: 'text' as const, text: value }] });
 const echo = {
@@ -257,21 +257,7 @@ describe('bounded failure', () => {
       await expect(call()).rejects.toThrow(/not tried, 2 failures in a row/);
       expect(posts).toBe(reached);
       // After the cooldown (only the clock moves), one call tries the upstream again.
-      jest.useFakeTimers({
-        now: Date.now() + 60_001,
-        doNotFake: [
-          'hrtime',
-          'nextTick',
-          'performance',
-          'queueMicrotask',
-          'setImmediate',
-          'clearImmediate',
-          'setInterval',
-          'clearInterval',
-          'setTimeout',
-          'clearTimeout',
-        ],
-      });
+      fakeClockOnly(Date.now() + 60_001);
       await expect(call()).rejects.toThrow(/Upstream/);
       expect(posts).toBeGreaterThan(reached);
       jest.useRealTimers();
