@@ -14,6 +14,7 @@ import { ReplayCache } from './hop/replay-cache.js';
 import { Admission } from './http/admission.js';
 import { type OriginCheck, resolveOriginPolicy } from './http/origin-policy.js';
 import { InternalListener } from './internal-listener.js';
+import { isSessionless } from './mcp/sessionless.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import { invalidOption } from './options/validations.js';
 import { resolveSecrets, resolveWorkerConfig, WORKER_OWNER, type WorkerConfig } from './options/worker-config.js';
@@ -137,7 +138,7 @@ export class AffinityWorker implements GatewayWorker {
    */
   admit(req: IncomingMessage, res: ServerResponse): boolean {
     // A stream stays open by design: counted among streams (a 2026-07-28 listen is one too).
-    const stream = req.method === 'GET' || req.headers['mcp-method'] === 'subscriptions/listen';
+    const stream = req.method === 'GET' || (isSessionless(req) && req.headers['mcp-method'] === 'subscriptions/listen');
     return stream ? this.streams.admit(res) : this.admission.admit(res);
   }
 

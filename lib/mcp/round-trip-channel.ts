@@ -5,6 +5,7 @@
  */
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { principalOf } from '../auth/principal.js';
+import { scopeKey } from '../server-id.js';
 import type { McpScope } from '../types.js';
 import type { ClientChannel } from './handler-context.js';
 import { bindingOf, openState, questionsOf } from './input-required.js';
@@ -20,8 +21,7 @@ export function roundTripChannel(
   auth: AuthInfo | undefined,
 ): ClientChannel {
   // Bound to the endpoint too: a state from one virtual server opens nothing on another.
-  const endpoint = scope.kind === 'server' ? scope.serverId : '*';
-  const bound = bindingOf(`${endpoint} ${method}`, rawParams, principalOf(auth));
+  const bound = bindingOf(`${scopeKey(scope)} ${method}`, rawParams, principalOf(auth));
   // Throws InvalidRequestState for a state this gateway did not seal for this request.
   const answers = openState(secrets, rawParams.requestState, bound, rawParams.inputResponses);
   const questions = questionsOf(secrets[0]!, bound, answers);

@@ -14,6 +14,7 @@ import { authOf, principalOf } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { singleHeader } from '../http/request-state.js';
 import { type HttpRpcError, httpRpcError, sendRpcError } from '../http/rpc-error.js';
+import { scopeKey } from '../server-id.js';
 import type { McpScope } from '../types.js';
 import { SESSIONLESS_CAPABILITIES } from './capabilities.js';
 import type { McpCore } from './core.js';
@@ -24,7 +25,7 @@ import { idOf, invalidParams } from './message-checks.js';
 import { paramHeaderMismatch } from './param-headers.js';
 import { parseParams } from './request-schemas.js';
 import { ROUND_TRIP_METHODS, roundTripChannel } from './round-trip-channel.js';
-import { endpointOf, type ListenHub, parseListened } from './subscriptions.js';
+import { type ListenHub, parseListened } from './subscriptions.js';
 
 export const SESSIONLESS_VERSION = '2026-07-28';
 
@@ -124,7 +125,7 @@ export async function serveSessionless(
     // A notification: nothing to answer. A cancelled listen stream ends, on whichever worker holds it.
     const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
     if (message.method === 'notifications/cancelled' && (typeof requestId === 'string' || typeof requestId === 'number')) {
-      deps.cancelListen(requestId, principalOf(authOf(req)), endpointOf(scope));
+      deps.cancelListen(requestId, principalOf(authOf(req)), scopeKey(scope));
     }
     res.statusCode = 202;
     res.end();

@@ -10,6 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { principalOf } from '../auth/principal.js';
+import { scopeKey } from '../server-id.js';
 import type { McpScope } from '../types.js';
 import type { McpCore } from './core.js';
 
@@ -48,8 +49,6 @@ export function parseListened(params: Record<string, unknown>): ListenedNotifica
 }
 
 const inScope = (scope: McpScope, serverId: string): boolean => scope.kind === 'all' || scope.serverId === serverId;
-/** The endpoint a scope is: a virtual server id, or `*` for `/mcp`. */
-export const endpointOf = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
 
 export class ListenHub {
   private readonly listeners = new Set<Listener>();
@@ -109,7 +108,7 @@ export class ListenHub {
    */
   cancel(id: string | number, principal: string | undefined, endpoint: string): void {
     for (const listener of this.listeners) {
-      if (listener.id === id && listener.principal === principal && endpointOf(listener.scope) === endpoint) this.end(listener);
+      if (listener.id === id && listener.principal === principal && scopeKey(listener.scope) === endpoint) this.end(listener);
     }
   }
 

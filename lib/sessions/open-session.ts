@@ -12,6 +12,7 @@ import { authOf, principalOf } from '../auth/principal.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { httpRpcError, sendRpcError } from '../http/rpc-error.js';
 import type { McpCore } from '../mcp/core.js';
+import { scopeKey } from '../server-id.js';
 import type { McpScope, SessionRecord, SessionSnapshot } from '../types.js';
 import type { Resolution } from './continuity.js';
 import { OwnedSession } from './owned-session.js';
@@ -19,8 +20,6 @@ import { createSdkServer, type ServerIdentity, type SessionState } from './sdk-s
 import { sessionEventStore } from './session-event-store.js';
 import type { SessionRegistry } from './session-registry.js';
 import { handleWithTransport, INTERNAL_ORIGIN } from './web-transport.js';
-
-export const scopeKey = (scope: McpScope): string => (scope.kind === 'server' ? scope.serverId : '*');
 
 export interface SessionFactory {
   readonly registry: SessionRegistry;

@@ -11,8 +11,9 @@ import { requestState, SESSION_HEADER, singleHeader } from '../http/request-stat
 import { httpRpcError, sendRpcError, sessionNotFound } from '../http/rpc-error.js';
 import { checkMessages, idOf } from '../mcp/message-checks.js';
 import { unknownServer } from '../middleware/server-scope.js';
+import { scopeKey } from '../server-id.js';
 import type { McpScope } from '../types.js';
-import { openSession, rebuildSession, type SessionFactory, scopeKey } from './open-session.js';
+import { openSession, rebuildSession, type SessionFactory } from './open-session.js';
 import type { OwnedSession } from './owned-session.js';
 
 const tooManyForSession = (messages: unknown) =>
