@@ -19,6 +19,7 @@ import { OwnedSession } from './owned-session.js';
 import { createSdkServer, type ServerIdentity, type SessionState } from './sdk-server.js';
 import { sessionEventStore } from './session-event-store.js';
 import type { SessionRegistry } from './session-registry.js';
+import { SessionTransport } from './session-transport.js';
 import { handleWithTransport, INTERNAL_ORIGIN } from './web-transport.js';
 
 export interface SessionFactory {
@@ -56,7 +57,7 @@ function build(
     await registry.save(session);
   };
   const server = createSdkServer(factory.core, scope, state, factory.identity, saved);
-  const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+  const sdkTransport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: () => sessionId,
     enableJsonResponse: factory.jsonResponse,
     ...(factory.eventStore === undefined ? {} : { eventStore: sessionEventStore(factory.eventStore, sessionId) }),
@@ -64,6 +65,8 @@ function build(
     onsessioninitialized: () => onInitialized(session),
     onsessionclosed: () => registry.forget(session, 'deleted'),
   });
+  // Resumable streams carry event ids only the SDK's transport assigns: it frames them all.
+  const transport = new SessionTransport(sdkTransport, factory.eventStore === undefined, factory.jsonResponse);
   const session = new OwnedSession(sessionId, scopeKey(scope), server, transport, state, epoch, init, principal, createdAt);
   transport.onclose = () => registry.forget(session, 'closed');
   return session;
@@ -89,7 +92,7 @@ export async function openSession(
   const session = build(factory, sessionId, scope, state, 0, init, principal, createdAt, (s) => registry.add(s));
   try {
     await session.server.connect(session.transport);
-    await handleWithTransport(session.transport, req, res, message, authOf(req));
+    await handleWithTransport(session.transport.sdk, req, res, message, authOf(req));
   } finally {
     if (!registry.knows(sessionId)) {
       // The SDK refused the initialize (e.g. a wrong Accept header), or it failed: nothing to keep.
@@ -125,9 +128,9 @@ export async function rebuildSession(factory: SessionFactory, record: SessionRec
   const { init, principal, createdAt = Date.now() } = snapshot;
   const session = build(factory, record.sessionId, scope, state, record.epoch ?? 0, init, principal, createdAt, () => undefined);
   await session.server.connect(session.transport);
-  await feed(session.transport, {}, { jsonrpc: '2.0', id: 'mcp-affinity-rebuild', method: 'initialize', params: snapshot.init });
+  await feed(session.transport.sdk, {}, { jsonrpc: '2.0', id: 'mcp-affinity-rebuild', method: 'initialize', params: snapshot.init });
   await feed(
-    session.transport,
+    session.transport.sdk,
     { 'mcp-session-id': record.sessionId, 'mcp-protocol-version': snapshot.init.protocolVersion },
     { jsonrpc: '2.0', method: 'notifications/initialized' },
   );

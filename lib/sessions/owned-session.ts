@@ -1,15 +1,14 @@
 /**
- * One session this worker owns: the SDK `Server` and web-standard transport it runs on, the state
+ * One session this worker owns: the SDK `Server` and the transport it runs on, the state
  * the client asked for, and the counters the registry's lifecycle reads.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { authOf } from '../auth/principal.js';
 import { idOf } from '../mcp/message-checks.js';
 import type { SessionSnapshot } from '../types.js';
 import type { SessionState } from './sdk-server.js';
-import { handleWithTransport } from './web-transport.js';
+import type { SessionTransport } from './session-transport.js';
 
 export class OwnedSession {
   /** When a request of this session last started or ended (ms since the epoch). */
@@ -24,7 +23,7 @@ export class OwnedSession {
     /** `'*'` for `/mcp`, otherwise the virtual server id. */
     readonly scope: string,
     readonly server: Server,
-    readonly transport: WebStandardStreamableHTTPServerTransport,
+    readonly transport: SessionTransport,
     readonly state: SessionState,
     /** The store record's epoch when this worker took the session: its fence. */
     readonly epoch: number,
@@ -55,7 +54,7 @@ export class OwnedSession {
   /** Serves one request of this session through its transport. */
   handle(req: IncomingMessage, res: ServerResponse, messages: unknown): Promise<void> {
     if (req.method === 'POST') this.cancelOnDisconnect(res, messages);
-    return handleWithTransport(this.transport, req, res, messages, authOf(req));
+    return this.transport.handle(req, res, messages, authOf(req));
   }
 
   /**
