@@ -2,7 +2,13 @@
  * What is refused before a message reaches the SDK: bodies that are not JSON-RPC, batches where the
  * protocol version has none, and requests whose params do not match their method's schema.
  */
-import { isInitializeRequest, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  isInitializeRequest,
+  JSONRPCErrorResponseSchema,
+  JSONRPCNotificationSchema,
+  JSONRPCRequestSchema,
+  JSONRPCResultResponseSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCodes, JsonRpcCodes } from '../errors.js';
 import { type HttpRpcError, httpRpcError } from '../http/rpc-error.js';
 import { parseParams } from './request-schemas.js';
@@ -18,9 +24,20 @@ export function idOf(message: unknown): string | number | null {
 export const invalidParams = (method: unknown, id: string | number | null): HttpRpcError =>
   httpRpcError(400, JsonRpcCodes.INVALID_PARAMS, ErrorCodes.INVALID_PARAMS, `Invalid params for ${String(method)}`, { id });
 
+/**
+ * The SDK's schema for the one kind of JSON-RPC message `message` can be. Each kind is a strict
+ * object, so this accepts exactly what the SDK's union `JSONRPCMessageSchema` accepts, without
+ * trying (and failing) the other three on every message.
+ */
+function schemaFor(message: unknown) {
+  const m = (typeof message === 'object' && message !== null ? message : {}) as Record<string, unknown>;
+  if ('method' in m) return 'id' in m ? JSONRPCRequestSchema : JSONRPCNotificationSchema;
+  return 'error' in m ? JSONRPCErrorResponseSchema : JSONRPCResultResponseSchema;
+}
+
 /** Checks one message: a JSON-RPC 2.0 message, and a request's params match its method's schema. */
 export function checkMessage(message: unknown): HttpRpcError | undefined {
-  if (!JSONRPCMessageSchema.safeParse(message).success) {
+  if (!schemaFor(message).safeParse(message).success) {
     return httpRpcError(400, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.INVALID_REQUEST, 'Invalid Request: not a JSON-RPC 2.0 message', {
       id: idOf(message),
     });

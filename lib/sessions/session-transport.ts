@@ -12,18 +12,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
-  type JSONRPCMessage,
-  type MessageExtraInfo,
-  SUPPORTED_PROTOCOL_VERSIONS,
-} from '@modelcontextprotocol/sdk/types.js';
+import { type JSONRPCMessage, type MessageExtraInfo, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { NodeStream } from './node-stream.js';
 import { handleWithTransport } from './web-transport.js';
 
 type RequestId = string | number;
+
+// The messages here are checked already (a client's by the gateway with the SDK's schemas, a
+// reply by the SDK that made it): their shape tells their kind, without a schema pass over a
+// whole result (a long tools/list) on every answer.
+const isRequest = (m: JSONRPCMessage): m is JSONRPCMessage & { id: RequestId } => 'method' in m && 'id' in m;
+const isResponse = (m: JSONRPCMessage): m is JSONRPCMessage & { id: RequestId } => 'result' in m || 'error' in m;
 
 /** What the SDK's transport accepts without a word: only such requests are framed here. */
 function framedHere(req: IncomingMessage, message: unknown): message is JSONRPCMessage {
@@ -81,7 +80,7 @@ export class SessionTransport implements Transport {
     }
     const extra: MessageExtraInfo = { requestInfo: { headers: req.headers }, ...(authInfo ? { authInfo } : {}) };
     const done = new Promise<void>((resolve) => res.once('close', resolve));
-    if (!isJSONRPCRequest(message)) {
+    if (!isRequest(message)) {
       // Notifications and responses only: accepted, nothing to stream (as the SDK answers).
       this.onmessage?.(message, extra);
       res.writeHead(202).end();
@@ -99,13 +98,13 @@ export class SessionTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const isResponse = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
-    const id = isResponse ? (message as { id: RequestId }).id : options?.relatedRequestId;
+    const last = isResponse(message);
+    const id = last ? message.id : options?.relatedRequestId;
     const stream = id === undefined ? undefined : this.streams.get(id);
     // Not one of ours: a request the SDK framed, or the session's standalone GET stream.
     if (!stream) return this.sdk.send(message, options);
-    if (isResponse) this.streams.delete(id as RequestId);
-    stream.write(message, isResponse);
+    if (last) this.streams.delete(id as RequestId);
+    stream.write(message, last);
   }
 
   private endStreams(): void {
