@@ -1,6 +1,6 @@
 /**
- * The results of the list methods, built from the catalog through a scope. One place, used by the
- * SDK `Server`'s handlers and by the fast path that answers these methods without the transport.
+ * The results of the list methods, built from the catalog through a scope, for the core (both
+ * eras).
  */
 import type {
   ListPromptsResult,
