@@ -4,10 +4,12 @@
 //
 // Env: JSON_RESPONSE=1|0 (mcpAffinity jsonResponse), CPU_PROF_DIR (run workers with --cpu-prof).
 // Parent messages: { type: 'stats' } → { type: 'stats', ipcToPrimary } (store messages counted by
-// the primary since start: claims, registrations; routing must add none).
+// the primary since start, heartbeats aside: claims, registrations; routing must add none).
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import express from 'express';
 import { mcpAffinity, setupClusterPrimary } from 'express-mcp-affinity';
 import { createBenchCatalog } from './catalog.mjs';
@@ -23,7 +25,8 @@ if (cluster.isPrimary) {
   let ipcToPrimary = 0;
   const ready = [];
   cluster.on('message', (worker, message) => {
-    if (message?.tag === 'express-mcp-affinity') ipcToPrimary++;
+    // Heartbeats keep the worker's lease (fencing); they are not lookups and do not follow requests.
+    if (message?.tag === 'express-mcp-affinity' && message.type !== 'beat') ipcToPrimary++;
     else if (message?.type === 'ready') {
       ready.push({ workerId: message.workerId, port: message.port, pid: worker.process.pid });
       if (ready.length === WORKERS) process.send?.({ type: 'ready', workers: ready });
@@ -50,6 +53,8 @@ if (cluster.isPrimary) {
     secret: process.env.MCP_AFFINITY_SECRET,
     catalog: await createBenchCatalog(),
     jsonResponse: process.env.JSON_RESPONSE !== '0',
+    // INTERNAL_SOCKET=1: hops over a unix socket instead of TCP loopback.
+    ...(process.env.INTERNAL_SOCKET === '1' ? { internal: { socketPath: join(tmpdir(), `mcp-bench-${process.pid}.sock`) } } : {}),
   });
   app.use(mcp);
   // The faster setup (docs/benchmarks.md): hops run the router alone on the owner, and the
