@@ -1,45 +1,55 @@
 // The example's virtual servers: alpha (echo, add) and beta (reverse, whoami), plus `conformance`
 // (conformance-catalog.mjs: what the official MCP conformance suite expects), which is served only
-// on /servers/conformance/mcp. The unscoped /mcp endpoint lists alpha's and beta's four tools.
-import { createCatalog } from 'express-mcp-affinity';
+// on /servers/conformance/mcp. The unscoped /mcp endpoint lists alpha's and beta's four tools,
+// and the items of each upstream of MCP_UPSTREAMS (upstreams.mjs), a virtual server of its own.
+import { createCatalog, upstream } from 'express-mcp-affinity';
 import { addConformanceServer } from './conformance-catalog.mjs';
 
 const text = (value) => ({ content: [{ type: 'text', text: value }] });
 
-export function createExampleCatalog() {
-  const catalog = createCatalog({
-    alpha: {
-      tools: [
-        {
-          name: 'echo',
-          description: 'Returns the text it is given.',
-          inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
-          handler: ({ text: value }) => text(value),
-        },
-        {
-          name: 'add',
-          description: 'Adds two numbers.',
-          inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] },
-          handler: ({ a, b }) => text(String(a + b)),
-        },
-      ],
+/**
+ * `upstreams`: id → upstream() options (parseUpstreams(process.env.MCP_UPSTREAMS)); each is a
+ * virtual server at /servers/<id>/mcp whose connection (or stdio process) this catalog opens:
+ * `await catalog.close()` closes them.
+ */
+export function createExampleCatalog({ upstreams = {}, logger } = {}) {
+  const catalog = createCatalog(
+    {
+      alpha: {
+        tools: [
+          {
+            name: 'echo',
+            description: 'Returns the text it is given.',
+            inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+            handler: ({ text: value }) => text(value),
+          },
+          {
+            name: 'add',
+            description: 'Adds two numbers.',
+            inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] },
+            handler: ({ a, b }) => text(String(a + b)),
+          },
+        ],
+      },
+      beta: {
+        tools: [
+          {
+            name: 'reverse',
+            description: 'Returns the text reversed.',
+            inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+            handler: ({ text: value }) => text([...value].reverse().join('')),
+          },
+          {
+            name: 'whoami',
+            description: 'Names the worker that executed this call.',
+            inputSchema: { type: 'object', properties: {} },
+            handler: (_args, context) => text(JSON.stringify({ workerId: context.workerId, pid: process.pid })),
+          },
+        ],
+      },
     },
-    beta: {
-      tools: [
-        {
-          name: 'reverse',
-          description: 'Returns the text reversed.',
-          inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
-          handler: ({ text: value }) => text([...value].reverse().join('')),
-        },
-        {
-          name: 'whoami',
-          description: 'Names the worker that executed this call.',
-          inputSchema: { type: 'object', properties: {} },
-          handler: (_args, context) => text(JSON.stringify({ workerId: context.workerId, pid: process.pid })),
-        },
-      ],
-    },
-  });
+    { logger },
+  );
+  for (const [id, options] of Object.entries(upstreams)) catalog.setServer(id, upstream(options, logger));
   return addConformanceServer(catalog);
 }
