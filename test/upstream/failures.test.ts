@@ -14,7 +14,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createCatalog, newConnectionFetch, type Upstream, upstream } from '../../lib/index';
 import { openSession, type RunningGateway, rpc, startGateway } from '../helpers/gateway';
+import { freePort } from '../helpers/ports';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { waitFor } from '../helpers/wait';
 
 const recorder = () => {
   const lines: string[] = [];
@@ -115,6 +117,30 @@ describe('an upstream killed and restarted mid-session', () => {
     } finally {
       await client.close();
       await fed.close();
+      await up.close();
+    }
+  });
+});
+
+describe('an upstream down when the gateway starts', () => {
+  // Bug (lib/upstream/upstream.ts, watch/connect): the first connection is tried once; when it
+  // fails the upstream stays left out (and every call "not connected") until the worker restarts,
+  // even after the upstream comes up. Bounded wait: without a retry nothing ever changes.
+  test.failing('joins the lists once it comes up', async () => {
+    const port = await freePort();
+    const { logger } = recorder();
+    const part = upstream({ url: `http://127.0.0.1:${port}/mcp`, name: 'late', prefix: 'up_', timeoutMs: 500 }, logger);
+    const catalog = createCatalog({ fed: { ...part, tools: [] } }, { logger });
+    await (part.upstreams[0] as Upstream).ready();
+    expect(catalog.listTools({ kind: 'server', serverId: 'fed' })).toEqual([]);
+    const up = await startUpstreamServer(port);
+    try {
+      await waitFor(() => catalog.listTools({ kind: 'server', serverId: 'fed' }).length > 0, {
+        what: 'the late upstream listed',
+        timeoutMs: 3000,
+      });
+    } finally {
+      await catalog.close();
       await up.close();
     }
   });
