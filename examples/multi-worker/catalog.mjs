@@ -50,6 +50,23 @@ export function createExampleCatalog({ upstreams = {}, logger } = {}) {
     },
     { logger },
   );
-  for (const [id, options] of Object.entries(upstreams)) catalog.setServer(id, upstream(options, logger));
+  const sources = [];
+  for (const [id, options] of Object.entries(upstreams)) {
+    const part = upstream(options, logger);
+    sources.push(...part.upstreams);
+    catalog.setServer(id, part);
+  }
+  listings.set(catalog, Promise.all(sources.map((source) => source.ready())));
   return addConformanceServer(catalog);
+}
+
+const listings = new WeakMap();
+
+/**
+ * Resolves once every upstream of `catalog` has been listed, or has failed to be (then it is
+ * left out, with a log line): each is bounded by its timeoutMs. A worker waits for it before it
+ * takes requests, so that its first sessions already see the upstreams' items.
+ */
+export function upstreamsListed(catalog) {
+  return listings.get(catalog) ?? Promise.resolve();
 }

@@ -35,7 +35,7 @@ import http from 'node:http';
 import express from 'express';
 import { jwtVerifier, mcpAffinity, RedisStore, setupClusterPrimary, trackConnections } from 'express-mcp-affinity';
 import promClient from 'prom-client';
-import { createExampleCatalog } from './catalog.mjs';
+import { createExampleCatalog, upstreamsListed } from './catalog.mjs';
 import { parseUpstreams, UpstreamsConfigError } from './upstreams.mjs';
 
 const PORT = Number(process.env.PORT ?? 3000);
@@ -190,6 +190,8 @@ if (cluster.isPrimary) {
   }
   app.use(mcp);
   await mcp.listen(app);
+  // The upstreams listed (or left out, logged) before this worker takes requests.
+  await upstreamsListed(catalog);
   const server = http.createServer(app);
   // For a close that resets no request on its way in (server.close() would, on a new connection).
   const connections = trackConnections(server);

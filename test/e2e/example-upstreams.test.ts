@@ -10,6 +10,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { newConnectionFetch } from '../../lib/index';
 import { type ExampleCluster, ROOT, startExampleCluster } from '../helpers/example-cluster';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { waitFor } from '../helpers/wait';
 
 async function exitOf(value: string): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'examples/multi-worker/server.mjs')], {
@@ -77,5 +78,42 @@ describe('MCP_UPSTREAMS with a real upstream', () => {
     expect((sum.content as Array<{ text: string }>)[0]!.text).toBe('42');
     expect(up.log).toContain('add 2+40');
     await client.close();
+  });
+});
+
+describe('MCP_UPSTREAMS with a stdio upstream', () => {
+  test('one process per worker, never per request or session; the example’s shutdown ends them', async () => {
+    const io = { command: process.execPath, args: [path.join(ROOT, 'test/fixtures/stdio-upstream.mjs')], prefix: 'io_' };
+    const cluster = await startExampleCluster(2, { env: { MCP_UPSTREAMS: JSON.stringify({ io }) } });
+    const pids = new Set<number>();
+    try {
+      // Sessions over new connections, spread over the workers as the kernel hands them out.
+      for (let i = 0; i < 8; i++) {
+        const client = new Client({ name: 'e2e', version: '1' });
+        await client.connect(new StreamableHTTPClientTransport(new URL('/servers/io/mcp', cluster.url), { fetch: newConnectionFetch() }));
+        try {
+          for (let call = 0; call < 2; call++) {
+            const result = await client.callTool({ name: 'io_pid', arguments: {} });
+            pids.add(Number((result.content as Array<{ text: string }>)[0]!.text));
+          }
+        } finally {
+          await client.close();
+        }
+      }
+      expect(pids.size).toBeGreaterThanOrEqual(1);
+      expect(pids.size).toBeLessThanOrEqual(2); // 16 calls in 8 sessions, 2 workers: at most 2 processes
+      for (const pid of pids) expect([...cluster.workers.values()]).not.toContain(pid); // a child of a worker, not the worker
+    } finally {
+      await cluster.stop();
+    }
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => [...pids].every((pid) => !alive(pid)), { what: 'the stdio upstreams to exit with the example' });
   });
 });
