@@ -2,7 +2,9 @@
 // workers. Unlike a production cluster (one shared public port), each worker listens on its own
 // public port (exclusive: true), so the load generator can aim at the owner or at the other one.
 //
-// Env: JSON_RESPONSE=1|0 (mcpAffinity jsonResponse), CPU_PROF_DIR (run workers with --cpu-prof).
+// Env: JSON_RESPONSE=1|0 (mcpAffinity jsonResponse), CPU_PROF_DIR (run workers with --cpu-prof),
+// UPSTREAM_URL (row 8: the virtual server is that upstream MCP server, federated with upstream();
+// each worker has its own connection to it, and says ready once it has listed it).
 // Parent messages: { type: 'stats' } → { type: 'stats', ipcToPrimary } (store messages counted by
 // the primary since start, heartbeats aside: claims, registrations; routing must add none).
 import cluster from 'node:cluster';
@@ -11,8 +13,8 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { mcpAffinity, setupClusterPrimary } from 'express-mcp-affinity';
-import { createBenchCatalog } from './catalog.mjs';
+import { createCatalog, mcpAffinity, setupClusterPrimary, upstream } from 'express-mcp-affinity';
+import { createBenchCatalog, SERVER_ID } from './catalog.mjs';
 
 const WORKERS = 2;
 
@@ -49,9 +51,15 @@ if (cluster.isPrimary) {
   process.on('disconnect', stop);
 } else {
   const app = express();
+  let catalog;
+  if (process.env.UPSTREAM_URL) {
+    const part = upstream({ url: process.env.UPSTREAM_URL, name: 'bench-upstream' });
+    catalog = createCatalog({ [SERVER_ID]: part });
+    await part.upstreams[0].ready();
+  } else catalog = await createBenchCatalog();
   const mcp = mcpAffinity({
     secret: process.env.MCP_AFFINITY_SECRET,
-    catalog: await createBenchCatalog(),
+    catalog,
     jsonResponse: process.env.JSON_RESPONSE !== '0',
     // INTERNAL_SOCKET=1: hops over a unix socket instead of TCP loopback.
     ...(process.env.INTERNAL_SOCKET === '1' ? { internal: { socketPath: join(tmpdir(), `mcp-bench-${process.pid}.sock`) } } : {}),
@@ -71,6 +79,7 @@ if (cluster.isPrimary) {
     server.closeAllConnections();
     server.close();
     await mcp.close();
+    await catalog.close?.();
     process.exit(0); // a normal exit, so --cpu-prof writes its profile
   });
 }

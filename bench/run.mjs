@@ -7,10 +7,17 @@
 // Row 7 (tools/call answered as SSE: the SDK's one-process server, local, forwarded) is
 // interleaved the same way, at BENCH_CALL_CONNECTIONS (default 1,16,32).
 //
+// Row 8 (federation: tools/call, JSON, to an upstream MCP server, the SDK's one-process server):
+// 8a straight to the upstream, 8b through the session's owner, which calls the upstream, 8c
+// through the other worker, forwarded to the owner, which calls it; at BENCH_CALL_CONNECTIONS.
+//
+// BENCH_ROWS (comma-separated row prefixes, such as 8) runs only those rows; today only 8 can be
+// run alone (the others share their servers): the table is printed without the targets.
+//
 //   BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_ROUNDS=5 BENCH_CONNECTIONS=1,32 npm run bench
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { TOOLS } from './catalog.mjs';
+import { MCP_PATH, TOOLS } from './catalog.mjs';
 import {
   ask,
   checkToolsCall,
@@ -23,6 +30,7 @@ import {
   startNode,
   startRedis,
   stopAll,
+  stopChild,
   TOOLS_CALL_BODY,
 } from './harness.mjs';
 
@@ -32,6 +40,7 @@ const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,32').split(',').map(Num
 const CALL_CONNECTIONS = (process.env.BENCH_CALL_CONNECTIONS ?? '1,16,32').split(',').map(Number);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const TOOL_NAMES = TOOLS.map((t) => t.name);
+const ONLY = process.env.BENCH_ROWS?.split(',').map((r) => r.trim());
 
 const log = (line) => process.stderr.write(`${line}\n`);
 const loadBefore = os.loadavg()[0];
@@ -39,6 +48,14 @@ const loadBefore = os.loadavg()[0];
 async function main() {
   const startedAt = Date.now();
   log(`bench: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}, ${SECONDS} s per measurement`);
+  if (ONLY) {
+    if (!ONLY.every((r) => r.startsWith('8'))) throw new Error(`BENCH_ROWS=${ONLY}: only row 8 runs alone; unset BENCH_ROWS for all rows`);
+    const rows = [];
+    await upstreamRows(rows);
+    process.stdout.write(`${['', ...table(rows), ''].join('\n')}\n`);
+    log(`bench: done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+    return;
+  }
 
   // Servers.
   const redis = await startRedis();
@@ -163,9 +180,38 @@ async function main() {
   rows.push({ row: '6a', label: 'SSE first event, local', connections: 1, ...sseLocal, rps: Number.NaN, sse: true });
   rows.push({ row: '6b', label: 'SSE first event, forwarded', connections: 1, ...sseForwarded, rps: Number.NaN, sse: true });
 
+  await upstreamRows(rows);
+
   rows.sort((x, y) => x.row.localeCompare(y.row) || x.connections - y.connections);
   print(rows, lookups);
   log(`bench: done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+}
+
+/**
+ * Row 8: tools/call to an upstream. The upstream is the SDK's one-process server (JSON answers);
+ * the gateway's virtual server is that upstream (upstream({ url })), one connection per worker.
+ */
+async function upstreamRows(rows) {
+  const up = await startNode('sdk-server.mjs', { JSON_RESPONSE: '1' });
+  const gateway = await startNode('cluster-gateway.mjs', {
+    JSON_RESPONSE: '1',
+    UPSTREAM_URL: `http://127.0.0.1:${up.port}${MCP_PATH}`,
+  });
+  const [owner, other] = gateway.workers;
+  const upSession = await openSession(up.port);
+  const session = await openSession(owner.port);
+  await checkToolsCall(up.port, upSession, { sse: false });
+  await checkToolsCall(owner.port, session, { sse: false });
+  await checkToolsCall(other.port, session, { sse: false });
+  const plan = [
+    { row: '8a', label: 'upstream directly (SDK), tools/call', port: up.port, sessionId: upSession },
+    { row: '8b', label: 'owner → upstream, tools/call', port: owner.port, sessionId: session },
+    { row: '8c', label: 'forwarded → owner → upstream, call', port: other.port, sessionId: session },
+  ].map((p) => ({ ...p, body: TOOLS_CALL_BODY, base: '8a' }));
+  log(`row 8: tools/call to an upstream (JSON), ${ROUNDS} interleaved rounds of ${(SECONDS / ROUNDS).toFixed(2)} s`);
+  await measure(plan, CALL_CONNECTIONS, rows);
+  await stopChild(gateway.child);
+  await stopChild(up.child);
 }
 
 /** Runs `plan` at each connection count, rows interleaved in ROUNDS rounds; pushes one row each. */
@@ -214,16 +260,12 @@ function find(rows, row, connections) {
   return rows.find((r) => r.row === row && r.connections === connections);
 }
 
-function print(rows, lookups) {
+/** The table's lines: each row, with its ratio and p50 difference to its base row. */
+function table(rows) {
   const pad = (s, n) => String(s).padEnd(n);
   const lpad = (s, n) => String(s).padStart(n);
   const ms = (v) => (Number.isFinite(v) ? v.toFixed(3) : '-');
   const out = [];
-  out.push('');
-  out.push(
-    `express-mcp-affinity benchmark: ${os.cpus().length} CPUs, Node ${process.version}, ${SECONDS} s per row in ${ROUNDS} interleaved rounds, loopback; 1-min load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after`,
-  );
-  out.push('');
   out.push(
     `| row | path                                   | conns | ${lpad('req/s', 7)} | ${lpad('p50 ms', 7)} | ${lpad('p99 ms', 7)} | req/s ÷ base | p50 − base |`,
   );
@@ -238,6 +280,17 @@ function print(rows, lookups) {
   }
   const bad = rows.filter((r) => r.non2xx || r.errors);
   if (bad.length) out.push(`\nWARNING: non-2xx or errors in rows ${bad.map((r) => `${r.row}@${r.connections}`).join(', ')}`);
+  return out;
+}
+
+function print(rows, lookups) {
+  const out = [];
+  out.push('');
+  out.push(
+    `express-mcp-affinity benchmark: ${os.cpus().length} CPUs, Node ${process.version}, ${SECONDS} s per row in ${ROUNDS} interleaved rounds, loopback; 1-min load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after`,
+  );
+  out.push('');
+  out.push(...table(rows));
 
   // Targets.
   const hi = Math.max(...CONNECTIONS);

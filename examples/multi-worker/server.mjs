@@ -21,6 +21,13 @@
 // DNS rebinding protection: MCP requests whose Host header names anything other than localhost,
 // 127.0.0.1, [::1] or HOST get 403. MCP_ALLOWED_HOSTS (comma-separated hostnames) replaces that
 // list; MCP_ALLOWED_HOSTS=* turns the check off (behind a proxy that checks Host itself).
+//
+// MCP_UPSTREAMS federates real MCP servers (upstreams.mjs, docs/upstreams.md): a JSON object of
+// virtual-server id → { "url": ..., "headers": {...} } or { "command": ..., "args": [...] }; each
+// is served at /servers/<id>/mcp and listed on /mcp too.
+//
+//   PORT=3300 npx @modelcontextprotocol/server-everything streamableHttp &
+//   MCP_UPSTREAMS='{"everything":{"url":"http://127.0.0.1:3300/mcp"}}' npm start
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -28,7 +35,8 @@ import http from 'node:http';
 import express from 'express';
 import { jwtVerifier, mcpAffinity, RedisStore, setupClusterPrimary, trackConnections } from 'express-mcp-affinity';
 import promClient from 'prom-client';
-import { createExampleCatalog } from './catalog.mjs';
+import { createExampleCatalog, upstreamsListed } from './catalog.mjs';
+import { parseUpstreams, UpstreamsConfigError } from './upstreams.mjs';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST ?? '127.0.0.1';
@@ -40,6 +48,16 @@ const ALLOWED_HOSTS = process.env.MCP_ALLOWED_HOSTS
   : WILDCARD_HOSTS.has(HOST)
     ? ['*'] // listening everywhere: the names clients use are unknown here; set MCP_ALLOWED_HOSTS
     : [...new Set(['localhost', '127.0.0.1', '[::1]', HOST.includes(':') ? `[${HOST}]` : HOST])];
+const UPSTREAMS = (() => {
+  try {
+    return parseUpstreams(process.env.MCP_UPSTREAMS);
+  } catch (error) {
+    if (!(error instanceof UpstreamsConfigError)) throw error;
+    // One clear line, before any worker starts (the primary checks it; a worker never gets here).
+    console.error(error.message);
+    process.exit(1);
+  }
+})();
 
 if (cluster.isPrimary) {
   // One secret for every worker; generated here when none is given, so forks inherit it.
@@ -106,7 +124,7 @@ if (cluster.isPrimary) {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   console.log(
-    `primary pid ${process.pid}: ${WORKERS} workers on ${REDIS_URL ? 'RedisStore' : 'the embedded cluster store'}, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{alpha,beta,conformance}/mcp`,
+    `primary pid ${process.pid}: ${WORKERS} workers on ${REDIS_URL ? 'RedisStore' : 'the embedded cluster store'}, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{${['alpha', 'beta', 'conformance', ...Object.keys(UPSTREAMS)].join(',')}}/mcp`,
   );
 } else {
   let redis;
@@ -119,6 +137,8 @@ if (cluster.isPrimary) {
     await redis.ping();
   }
   const app = express();
+  // This worker's catalog: its own connection to each upstream (one stdio process per worker).
+  const catalog = createExampleCatalog({ upstreams: UPSTREAMS, logger: { info: () => {}, warn: console.warn, error: console.error } });
   const mcp = mcpAffinity({
     secret: process.env.MCP_AFFINITY_SECRET,
     store,
@@ -128,7 +148,7 @@ if (cluster.isPrimary) {
       host: process.env.MCP_AFFINITY_INTERNAL_HOST ?? HOST,
       advertisedHost: process.env.MCP_AFFINITY_ADVERTISED_HOST,
     },
-    catalog: createExampleCatalog(),
+    catalog,
     auth,
     // DNS-rebinding protection, checked on the worker that receives a request, before any forward:
     // a Host other than these names gets 403, and so does a browser Origin other than loopback.
@@ -170,6 +190,8 @@ if (cluster.isPrimary) {
   }
   app.use(mcp);
   await mcp.listen(app);
+  // The upstreams listed (or left out, logged) before this worker takes requests.
+  await upstreamsListed(catalog);
   const server = http.createServer(app);
   // For a close that resets no request on its way in (server.close() would, on a new connection).
   const connections = trackConnections(server);
@@ -177,6 +199,7 @@ if (cluster.isPrimary) {
   server.once('error', async (error) => {
     console.error(`worker ${mcp.worker.workerId}: cannot listen on ${HOST}:${PORT}: ${error.message}`);
     await mcp.close();
+    await catalog.close();
     await redis?.quit();
     process.exit(1);
   });
@@ -188,13 +211,15 @@ if (cluster.isPrimary) {
   //    finish their requests, each answered with `Connection: close`;
   // 2. drain: refuse new sessions, serve this worker's sessions for the drain period, finish what
   //    is in flight, then end the sessions and close the worker (listener, sockets, timers);
-  // 3. close what this process opened itself: the Redis client given to RedisStore;
+  // 3. close what this process opened itself: the catalog's upstream connections (and stdio
+  //    processes), once no session can call them, and the Redis client given to RedisStore;
   // 4. exit.
   process.once('SIGTERM', async () => {
     const drainMs = Number(process.env.MCP_AFFINITY_DRAIN_MS ?? 5000);
     const closed = connections.close(drainMs);
     await mcp.drain(drainMs);
     await closed;
+    await catalog.close();
     await redis?.quit();
     process.exit(0);
   });

@@ -11,70 +11,12 @@
  *
  * Both runs must end with `Total: N passed, 0 failed`, N > 0. Built package required.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import fs, { readFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { newConnectionFetch } from '../../lib/index';
-import { failedChecks } from '../helpers/conformance';
-import { type ExampleCluster, ROOT, startExampleCluster } from '../helpers/example-cluster';
+import { type FrontStat, runSuite, type SuiteRun, startFront } from '../helpers/conformance';
+import { type ExampleCluster, startExampleCluster } from '../helpers/example-cluster';
 
 const ENDPOINT = '/servers/conformance/mcp';
-const SUITE_TIMEOUT_MS = 120_000;
 const TEST_TIMEOUT_MS = 180_000;
-
-const SUITE_DIR = path.join(ROOT, 'node_modules/@modelcontextprotocol/conformance');
-const SUITE_BIN = (() => {
-  const { bin } = JSON.parse(readFileSync(path.join(SUITE_DIR, 'package.json'), 'utf8'));
-  return path.join(SUITE_DIR, typeof bin === 'string' ? bin : bin.conformance);
-})();
-
-interface SuiteRun {
-  passed: number;
-  failed: number;
-  /** `✓ scenario: n passed, m failed` lines. */
-  scenarios: string[];
-  exitCode: number;
-  output: string;
-  /** `scenario: message` of each failed check. */
-  failures: string[];
-}
-
-/** Runs every server scenario of the suite against `url` and parses its summary. */
-function runSuite(url: string): Promise<SuiteRun> {
-  const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'conformance-'));
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [SUITE_BIN, 'server', '--suite', 'all', '--url', url, '-o', resultsDir],
-      { cwd: ROOT, timeout: SUITE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const output = `${stdout}\n${stderr}`;
-        const failures = failedChecks(resultsDir);
-        fs.rmSync(resultsDir, { recursive: true, force: true });
-        const total = /^Total: (\d+) passed, (\d+) failed/m.exec(stdout);
-        resolve({
-          passed: total ? Number(total[1]) : 0,
-          failed: total ? Number(total[2]) : Number.NaN,
-          scenarios: stdout.split('\n').filter((line) => /^[✓✗] \S+: \d+ passed, \d+ failed/.test(line)),
-          exitCode: error ? ((error as { code?: number }).code ?? 1) : 0,
-          output,
-          failures,
-        });
-      },
-    );
-  });
-}
-
-/** One response the front relayed (test/fixtures/conformance-front.mjs). */
-interface FrontStat {
-  method: string;
-  hasSession: boolean;
-  status: number;
-  receivedBy: string | null;
-  servedBy: string | null;
-  forwarded: boolean;
-}
 
 function expectClean(run: SuiteRun): void {
   // On failure, show which scenarios failed and the suite's own explanation.
@@ -121,30 +63,10 @@ describe('official MCP conformance suite', () => {
   test(
     '(b) every session request crosses workers (initialize on A, everything else received by B)',
     async () => {
-      const front: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/conformance-front.mjs')], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      const exited = new Promise<void>((resolve) => front.once('exit', () => resolve()));
+      const ready = await startFront();
       try {
-        const ready = await new Promise<{ url: string; a: string; b: string }>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`front did not start:\n${output}`)), 15_000);
-          const onData = (chunk: Buffer): void => {
-            output += chunk.toString('utf8');
-            const line = output.split('\n').find((l) => l.startsWith('{'));
-            if (line) {
-              clearTimeout(timer);
-              resolve(JSON.parse(line));
-            }
-          };
-          front.stdout!.on('data', onData);
-          front.stderr!.on('data', onData);
-          front.once('exit', (code) => reject(new Error(`front exited (${code}):\n${output}`)));
-        });
-
         const run = await runSuite(`${ready.url}${ENDPOINT}`);
-        const stats = (await (await newConnectionFetch()(`${ready.url}/__front/stats`)).json()) as FrontStat[];
+        const stats: FrontStat[] = await ready.stats();
         const crossed = stats.filter((s) => s.hasSession);
         console.log(
           `conformance (b) cross-worker: Total: ${run.passed} passed, ${run.failed} failed; ${run.scenarios.length} scenarios; ` +
@@ -163,10 +85,7 @@ describe('official MCP conformance suite', () => {
         expect(crossed.filter((s) => s.method === 'GET').length).toBeGreaterThan(0);
         expect(crossed.filter((s) => s.method === 'POST' && s.status === 202).length).toBeGreaterThan(0);
       } finally {
-        if (front.exitCode === null && front.signalCode === null) front.kill('SIGTERM');
-        const timer = setTimeout(() => front.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
+        await ready.stop();
       }
     },
     TEST_TIMEOUT_MS,
