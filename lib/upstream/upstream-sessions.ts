@@ -1,0 +1,63 @@
+/**
+ * The upstream sessions of the downstream sessions this worker owns (`sessions: 'per-client'`):
+ * one per downstream session, opened on its first use and closed (DELETE) when the downstream
+ * session's SDK objects close here: it ended, hibernated or moved to another worker, which opens
+ * its own on the session's next use there.
+ */
+import type { SessionLink } from '../mcp/session-link.js';
+import { outsideCalls } from './upstream-call.js';
+import type { Connection } from './upstream-client.js';
+
+export class UpstreamSessions {
+  private readonly open = new Map<string, Promise<Connection>>();
+  private readonly stops = new Map<string, () => void>();
+
+  constructor(private readonly connect: (session: SessionLink) => Promise<Connection>) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** The session's connection, opened once however many calls ask at once. */
+  get(session: SessionLink): Promise<Connection> {
+    const { sessionId } = session;
+    let opening = this.open.get(sessionId);
+    if (opening) return opening;
+    // Not part of the call that happens to open it: its GET stream outlives that call.
+    opening = outsideCalls(() => this.connect(session));
+    this.open.set(sessionId, opening);
+    const mine = opening;
+    opening.catch(() => {
+      if (this.open.get(sessionId) === mine) this.forget(sessionId);
+    });
+    if (!this.stops.has(sessionId))
+      this.stops.set(
+        sessionId,
+        session.onClose(() => void this.retire(sessionId)),
+      );
+    return opening;
+  }
+
+  /** Closes the session's connection (only `which`, when given: a newer one is kept). */
+  async retire(sessionId: string, which?: Connection): Promise<void> {
+    const opening = this.open.get(sessionId);
+    if (!opening) return;
+    const connection = await opening.catch(() => undefined);
+    if (which && connection !== which) return;
+    if (this.open.get(sessionId) === opening) this.forget(sessionId);
+    if (!which) {
+      this.stops.get(sessionId)?.();
+      this.stops.delete(sessionId);
+    }
+    await connection?.close();
+  }
+
+  private forget(sessionId: string): void {
+    this.open.delete(sessionId);
+  }
+
+  async closeAll(): Promise<void> {
+    const ids = [...this.open.keys()];
+    await Promise.all(ids.map((id) => this.retire(id)));
+  }
+}
