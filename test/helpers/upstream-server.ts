@@ -4,7 +4,8 @@
  * Tools: `add`, `slow` (progress, then waits until the call is cancelled),
  * `broken` (a JSON-RPC error); a resource `up://readme`; a prompt `hello`. For the session tests:
  * `whoami` (the upstream session id), `sample` and `elicit` (ask the client, on the call's stream),
- * `chatty` (log messages at debug and error, on the call's stream), and a subscribable resource
+ * `chatty` (log messages at debug and error, on the call's stream), `flood` (10 KiB of log messages,
+ * then waits until cancelled), and a subscribable resource
  * `up://counter` (`touch()` tells its subscribers it changed).
  */
 import { randomUUID } from 'node:crypto';
@@ -95,6 +96,16 @@ export async function startUpstreamServer(port = 0, options: { sessionTools?: bo
         ElicitResultSchema,
       );
       return { content: [{ type: 'text', text: `${answer.action}: ${String(answer.content?.name)}` }] };
+    });
+    server.registerTool('flood', { inputSchema: {} }, async (_args, extra) => {
+      // Ten KiB on the call's stream, then no answer until the call is cancelled.
+      for (let i = 0; i < 10; i++) {
+        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: 'x'.repeat(1024) } });
+      }
+      await new Promise<void>((resolve) => extra.signal.addEventListener('abort', () => resolve(), { once: true }));
+      log.push('cancelled flood');
+      cancel.resolve();
+      return { content: [] };
     });
     server.registerTool('chatty', { inputSchema: {} }, async (_args, extra) => {
       for (const level of ['debug', 'error'] as const) {
