@@ -156,7 +156,10 @@ export async function startUpstreamServer(port = 0, options: { sessionTools?: bo
     const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
     const id = req.headers['mcp-session-id'];
     if (req.method === 'POST' && typeof req.headers.traceparent === 'string') traceparents.push(req.headers.traceparent);
-    if (req.method === 'DELETE' && typeof id === 'string' && transports.has(id)) deleted.push(id);
+    if (req.method === 'DELETE' && typeof id === 'string' && transports.has(id)) {
+      deleted.push(id);
+      for (const set of subscribed.values()) set.delete(id);
+    }
     let transport = typeof id === 'string' ? transports.get(id) : undefined;
     if (!transport) {
       if (typeof id === 'string') {

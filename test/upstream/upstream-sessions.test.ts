@@ -7,10 +7,11 @@
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createCatalog, type MemoryCatalog, MemoryStore, newConnectionFetch, upstream } from '../../lib/index';
-import { type RunningGateway, startGateway } from '../helpers/gateway';
+import { openSession, type RunningGateway, rpc, startGateway } from '../helpers/gateway';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait';
+import { deferred, waitFor } from '../helpers/wait';
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 const textOf = (result: object) => (result as { content: Array<{ text: string }> }).content[0]!.text;
@@ -32,12 +33,12 @@ describe('per-client upstream sessions (the default over Streamable HTTP)', () =
   let up: UpstreamServer;
   const catalogs: MemoryCatalog[] = [];
   const gateways: RunningGateway[] = [];
-  const worker = async (store: MemoryStore, options: Parameters<typeof upstream>[0] = {}) => {
+  const worker = async (store: MemoryStore, options: Parameters<typeof upstream>[0] = {}, gatewayOptions = {}) => {
     const part = upstream({ url: up.url, prefix: 'up_', ...options }, quiet);
     const catalog = createCatalog({ fed: { ...part } }, { logger: quiet });
     catalogs.push(catalog);
     await part.upstreams[0]!.ready();
-    const gateway = await startGateway({ store, catalog });
+    const gateway = await startGateway({ store, catalog, ...gatewayOptions });
     gateways.push(gateway);
     return { gateway, source: part.upstreams[0]! };
   };
@@ -89,6 +90,31 @@ describe('per-client upstream sessions (the default over Streamable HTTP)', () =
     await store.close();
   });
 
+  test('a hibernating session closes its upstream session; woken, it opens a new one, subscribed again', async () => {
+    const { gateway, source } = await worker(new MemoryStore(), {}, { hibernateAfterMs: 60_000 });
+    // Raw requests: an SDK client's open GET stream would keep the session busy, never idle.
+    const url = `${gateway.url}/servers/fed/mcp`;
+    const sessionId = await openSession(url);
+    const headers = { 'mcp-session-id': sessionId };
+    const whoami = async (id: number) => {
+      const call = await rpc(url, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'up_whoami', arguments: {} } }, headers);
+      return textOf(call.messages().at(-1).result);
+    };
+    const before = await whoami(1);
+    const subscribe = { jsonrpc: '2.0', id: 2, method: 'resources/subscribe', params: { uri: 'up://counter' } };
+    expect((await rpc(url, subscribe, headers)).status).toBe(200);
+    expect(up.subscribed.get('up://counter')?.has(before)).toBe(true);
+    const owner = gateway.router.worker;
+    owner.expireIdleSessions(Date.now() + 61_000);
+    expect(owner.sessions.isHibernated(sessionId)).toBe(true);
+    await waitFor(() => up.deleted.includes(before), { what: 'the DELETE of the hibernated session’s upstream session' });
+    expect(source.openSessions).toBe(1);
+    const after = await whoami(3);
+    expect(after).not.toBe(before);
+    // Its subscription, kept in its record, is made again on the new upstream session.
+    expect(up.subscribed.get('up://counter')?.has(after)).toBe(true);
+  });
+
   test("sessions: 'shared': every downstream session goes through the worker's one upstream session", async () => {
     const { gateway, source } = await worker(new MemoryStore(), { sessions: 'shared' });
     const listing = up.opened.at(-1)!;
@@ -97,6 +123,18 @@ describe('per-client upstream sessions (the default over Streamable HTTP)', () =
     expect(textOf(await first.callTool({ name: 'up_whoami' }))).toBe(listing);
     expect(textOf(await second.callTool({ name: 'up_whoami' }))).toBe(listing);
     expect(source.openSessions).toBe(1);
+    // One upstream subscription for the worker; its updates reach each session that subscribed.
+    const heard = [first, second].map((client) => {
+      const updated = deferred<string>();
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => updated.resolve(n.params.uri));
+      return updated.promise;
+    });
+    await first.subscribeResource({ uri: 'up://counter' });
+    await second.subscribeResource({ uri: 'up://counter' });
+    expect([...(up.subscribed.get('up://counter') ?? [])]).toContain(listing);
+    await waitFor(() => gateway.router.worker.streams.inFlight >= 2, { what: 'the GET streams' });
+    await up.touch('up://counter');
+    expect(await Promise.all(heard)).toEqual(['up://counter', 'up://counter']);
     await first.close();
     await second.close();
   });
