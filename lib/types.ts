@@ -200,7 +200,11 @@ export interface UpstreamOptions {
   exclude?: { tools?: readonly string[]; prompts?: readonly string[]; resources?: readonly string[] };
   /** How long one upstream request may take; past it the call fails naming the upstream. @default 30000 */
   timeoutMs?: number;
-  /** A larger answer is refused with an error naming the upstream, in bytes of JSON. @default 4194304 (4 MiB) */
+  /**
+   * A larger answer is cut with an error naming the upstream: over HTTP while it streams (the
+   * bytes of the call's response stream), over stdio once whole (its JSON).
+   * @default 4194304 (4 MiB)
+   */
   maxAnswerBytes?: number;
   /** Failures in a row (unreachable, closed, timed out) that open the circuit: calls then fail at once. @default 5 */
   breakerFailures?: number;
