@@ -10,6 +10,8 @@ export type UpstreamFailure = 'unreachable' | 'timeout' | 'answer_too_large' | '
 export interface UpstreamMetrics {
   request(method: string, outcome: 'ok' | 'error' | 'cancelled', seconds: number): void;
   failure(kind: UpstreamFailure): void;
+  /** Stops reading this upstream's gauges (it closed). */
+  close(): void;
 }
 
 export interface UpstreamGauges {
@@ -19,10 +21,10 @@ export interface UpstreamGauges {
   unavailable(): boolean;
 }
 
-const noMetrics: UpstreamMetrics = { request: () => undefined, failure: () => undefined };
+const noMetrics: UpstreamMetrics = { request: () => undefined, failure: () => undefined, close: () => undefined };
 
-/** Per registry: each upstream's gauges, read when scraped. */
-const sources = new WeakMap<object, Map<string, UpstreamGauges>>();
+/** Per registry: the gauges of each upstream by name (several workers in one process, as in tests, add up). */
+const sources = new WeakMap<object, Map<string, Set<UpstreamGauges>>>();
 
 type Collectable = { reset(): void; set(labels: Record<string, string>, value: number): void };
 
@@ -36,8 +38,9 @@ export function createUpstreamMetrics(upstream: string, options: MetricsOptions 
   let perUpstream = sources.get(registry);
   if (!perUpstream) sources.set(registry, (perUpstream = new Map()));
   const known = perUpstream;
-  known.set(upstream, gauges);
-  const gauge = (name: string, help: string, read: (g: UpstreamGauges) => number) =>
+  const mine = known.get(upstream) ?? new Set<UpstreamGauges>();
+  known.set(upstream, mine.add(gauges));
+  const gauge = (name: string, help: string, read: (g: readonly UpstreamGauges[]) => number) =>
     get(
       name,
       () =>
@@ -48,13 +51,15 @@ export function createUpstreamMetrics(upstream: string, options: MetricsOptions 
           registers,
           collect(this: Collectable) {
             this.reset();
-            for (const [name, g] of known) this.set({ upstream: name }, read(g));
+            for (const [name, all] of known) this.set({ upstream: name }, read([...all]));
           },
         }),
     );
-  gauge('upstream_sessions_open', 'Upstream sessions open on this process, per upstream', (g) => g.openSessions());
-  gauge('upstream_unavailable', 'Whether the upstream is left out of the lists (1) because it cannot be reached', (g) =>
-    g.unavailable() ? 1 : 0,
+  gauge('upstream_sessions_open', 'Upstream sessions open on this process, per upstream', (all) =>
+    all.reduce((sum, g) => sum + g.openSessions(), 0),
+  );
+  gauge('upstream_unavailable', 'Whether the upstream is left out of the lists (1) because it cannot be reached', (all) =>
+    all.some((g) => g.unavailable()) ? 1 : 0,
   );
   const seconds = get(
     'upstream_request_duration_seconds',
@@ -80,5 +85,9 @@ export function createUpstreamMetrics(upstream: string, options: MetricsOptions 
   return {
     request: (method, outcome, s) => seconds.observe({ upstream, method, outcome }, s),
     failure: (kind) => failures.inc({ upstream, kind }),
+    close: () => {
+      mine.delete(gauges);
+      if (mine.size === 0 && known.get(upstream) === mine) known.delete(upstream);
+    },
   };
 }

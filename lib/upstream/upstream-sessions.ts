@@ -28,7 +28,7 @@ export class UpstreamSessions {
     this.open.set(sessionId, opening);
     const mine = opening;
     opening.catch(() => {
-      if (this.open.get(sessionId) === mine) this.forget(sessionId);
+      if (this.open.get(sessionId) === mine) this.open.delete(sessionId);
     });
     if (!this.stops.has(sessionId))
       this.stops.set(
@@ -38,22 +38,25 @@ export class UpstreamSessions {
     return opening;
   }
 
-  /** Closes the session's connection (only `which`, when given: a newer one is kept). */
+  /**
+   * Closes the session's connection. Without `which` (the session closed here), it is forgotten at
+   * once, so that the session woken again meanwhile opens a new one; with `which` (it was found
+   * stale), only that one, not a newer one.
+   */
   async retire(sessionId: string, which?: Connection): Promise<void> {
     const opening = this.open.get(sessionId);
-    if (!opening) return;
-    const connection = await opening.catch(() => undefined);
-    if (which && connection !== which) return;
-    if (this.open.get(sessionId) === opening) this.forget(sessionId);
     if (!which) {
       this.stops.get(sessionId)?.();
       this.stops.delete(sessionId);
+      this.open.delete(sessionId);
+    }
+    if (!opening) return;
+    const connection = await opening.catch(() => undefined);
+    if (which) {
+      if (connection !== which) return;
+      if (this.open.get(sessionId) === opening) this.open.delete(sessionId);
     }
     await connection?.close();
-  }
-
-  private forget(sessionId: string): void {
-    this.open.delete(sessionId);
   }
 
   async closeAll(): Promise<void> {

@@ -60,7 +60,7 @@ export class Upstream implements UpstreamSource {
       shared: () => this.shared,
     });
     this.metrics = createUpstreamMetrics(this.name, config.metrics, {
-      openSessions: () => (this.shared ? 1 : 0) + (this.perClient?.size ?? 0),
+      openSessions: () => this.openSessions,
       unavailable: () => this.unavailable,
     });
   }
@@ -88,6 +88,7 @@ export class Upstream implements UpstreamSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.metrics.close();
     await this.perClient?.closeAll();
     await this.shared?.close();
     this.shared = undefined;
