@@ -110,9 +110,11 @@ describe('an upstream, bounded and observed', () => {
         method: 'tools/call',
         params: { name: 'up_whoami', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
       },
-      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'up_whoami' },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'up_whoami', traceparent: TRACEPARENT },
     );
     expect(sessionless.status).toBe(200);
+    // Its traceparent reaches the upstream too, as a child.
+    expect(up.traceparents.at(-1)).toMatch(new RegExp(`^00-${TRACE_ID}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`));
     expect(sessionless.body).toContain(up.opened[0]);
     expect(up.opened.length).toBe(opened);
   });

@@ -15,7 +15,7 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { createCatalog, type MemoryCatalog, MemoryStore, newConnectionFetch, upstream } from '../../lib/index';
-import { type RunningGateway, startGateway } from '../helpers/gateway';
+import { type RunningGateway, rpc, startGateway } from '../helpers/gateway';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
 import { deferred, waitFor } from '../helpers/wait';
 
@@ -150,6 +150,26 @@ describe('through an upstream, both ways', () => {
       expect(await updated.promise).toBe('up://counter');
       await client.unsubscribeResource({ uri: 'up://counter' });
       expect(up.subscribed.get('up://counter')?.has(session)).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("across the hop, the upstream request still carries the client's trace (a child of the hop's span)", async () => {
+    const client = await connect();
+    try {
+      const traceId = '0af7651916cd43dd8448eb211c80319c';
+      const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId!;
+      const body = { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'up_whoami', arguments: {} } };
+      const before = up.traceparents.length;
+      const forwarded = await rpc(`${b.url}/servers/fed/mcp`, body, {
+        'mcp-session-id': sessionId,
+        traceparent: `00-${traceId}-b7ad6b7169203331-01`,
+      });
+      expect(forwarded.headers['mcp-affinity-forwarded']).toBe('true');
+      const sent = up.traceparents.slice(before);
+      expect(sent.length).toBeGreaterThan(0);
+      for (const traceparent of sent) expect(traceparent).toMatch(new RegExp(`^00-${traceId}-(?!b7ad6b7169203331)[0-9a-f]{16}-01$`));
     } finally {
       await client.close();
     }
