@@ -45,6 +45,8 @@ export const SUBSCRIPTION_HOOK = Symbol.for('express-mcp-affinity.subscriptionHo
 export interface SubscriptionHook {
   subscribe(uri: string, session: SessionLink): Promise<void>;
   unsubscribe(uri: string, session: SessionLink): Promise<void>;
+  /** The session was rebuilt here (woken, adopted) with `uri` among its subscriptions. */
+  resume(uri: string, session: SessionLink): Promise<void>;
 }
 
 /** The hook of the scope's resource `uri`, when it has one. */

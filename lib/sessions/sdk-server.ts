@@ -58,7 +58,13 @@ export function createSdkServer(
   // For upstreams: the session's lifetime, capabilities and notifications (made at its first request).
   let link: ReturnType<typeof createSessionLink> | undefined;
   const linkOf = (extra: Extra) => {
-    if (extra.sessionId !== undefined) link ??= createSessionLink(extra.sessionId, server, state);
+    if (link || extra.sessionId === undefined) return link;
+    link = createSessionLink(extra.sessionId, server, state);
+    // A rebuilt session (woken, adopted) subscribes again to the upstream resources of its record.
+    for (const uri of state.subscriptions)
+      void subscriptionHook(core.catalog, scope, uri)
+        ?.resume(uri, link)
+        .catch(() => undefined);
     return link;
   };
   const request = (extra: Extra): CoreRequest => {

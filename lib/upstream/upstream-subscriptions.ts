@@ -52,6 +52,12 @@ export class UpstreamSubscriptions implements SubscriptionHook {
     await this.change('unsubscribe', uri, session);
   }
 
+  /** Per-client: its upstream session opens now (and subscribes again as it opens); shared: joins. */
+  async resume(uri: string, session: SessionLink): Promise<void> {
+    if (this.deps.perClient) await this.deps.perClient.get(session);
+    else await this.change('subscribe', uri, session);
+  }
+
   private async change(what: 'subscribe' | 'unsubscribe', uri: string, session: SessionLink): Promise<void> {
     const { perClient, timeoutMs, name } = this.deps;
     try {

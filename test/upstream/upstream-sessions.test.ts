@@ -115,6 +115,22 @@ describe('per-client upstream sessions (the default over Streamable HTTP)', () =
     expect(up.subscribed.get('up://counter')?.has(after)).toBe(true);
   });
 
+  test("sessions: 'shared': a hibernating session leaves the worker's upstream subscription; woken, it joins again", async () => {
+    const { gateway } = await worker(new MemoryStore(), { sessions: 'shared' }, { hibernateAfterMs: 60_000 });
+    const listing = up.opened.at(-1)!;
+    const url = `${gateway.url}/servers/fed/mcp`;
+    const sessionId = await openSession(url);
+    const headers = { 'mcp-session-id': sessionId };
+    const subscribe = { jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'up://counter' } };
+    expect((await rpc(url, subscribe, headers)).status).toBe(200);
+    expect(up.subscribed.get('up://counter')?.has(listing)).toBe(true);
+    gateway.router.worker.expireIdleSessions(Date.now() + 61_000);
+    // Its last subscriber gone from this worker, the shared session unsubscribes.
+    await waitFor(() => !up.subscribed.get('up://counter')?.has(listing), { what: 'the upstream unsubscription' });
+    expect((await rpc(url, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, headers)).status).toBe(200);
+    await waitFor(() => up.subscribed.get('up://counter')?.has(listing) === true, { what: 'the subscription made again' });
+  });
+
   test("sessions: 'shared': every downstream session goes through the worker's one upstream session", async () => {
     const { gateway, source } = await worker(new MemoryStore(), { sessions: 'shared' });
     const listing = up.opened.at(-1)!;
