@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createCatalog, type MemoryCatalog, MemoryStore, newConnectionFetch, upstream } from '../../lib/index';
 import { openSession, type RunningGateway, rpc, startGateway } from '../helpers/gateway';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
@@ -139,6 +139,14 @@ describe('per-client upstream sessions (the default over Streamable HTTP)', () =
     expect(textOf(await first.callTool({ name: 'up_whoami' }))).toBe(listing);
     expect(textOf(await second.callTool({ name: 'up_whoami' }))).toBe(listing);
     expect(source.openSessions).toBe(1);
+    // A log message on a call's stream still reaches that call's session, at its level.
+    const logs: string[] = [];
+    first.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(String(n.params.data)));
+    second.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(`second: ${String(n.params.data)}`));
+    await first.setLoggingLevel('error');
+    await first.callTool({ name: 'up_chatty' });
+    await waitFor(() => logs.length > 0, { what: 'the error line' });
+    expect(logs).toEqual(['a error line']);
     // One upstream subscription for the worker; its updates reach each session that subscribed.
     const heard = [first, second].map((client) => {
       const updated = deferred<string>();
