@@ -5,6 +5,8 @@
  * upstream session); resource subscriptions and updates pass through; its list changes reach the
  * sessions of every worker. Real SDK upstream and downstream clients, two gateways, one store.
  */
+
+import http from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -15,7 +17,7 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { createCatalog, type MemoryCatalog, MemoryStore, newConnectionFetch, upstream } from '../../lib/index';
-import { type RunningGateway, rpc, startGateway } from '../helpers/gateway';
+import { ACCEPT, type RunningGateway, rpc, startGateway } from '../helpers/gateway';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
 import { deferred, waitFor } from '../helpers/wait';
 
@@ -87,6 +89,60 @@ describe('through an upstream, both ways', () => {
     } finally {
       await client.close();
     }
+  });
+
+  test("raw: the sampling request arrives on the tool call's own stream; its answer, POSTed to the other worker, finishes that stream", async () => {
+    const url = `${a.url}/servers/fed/mcp`;
+    const init = await rpc(url, {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: { sampling: {} }, clientInfo: { name: 'raw', version: '1' } },
+    });
+    const sessionId = String(init.headers['mcp-session-id']);
+    const headers = { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' };
+    expect((await rpc(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).status).toBe(202);
+    // The tool call's POST, read as it streams.
+    const messages: any[] = [];
+    const asked = deferred<any>();
+    const ended = deferred();
+    const call = http.request(url, {
+      method: 'POST',
+      agent: false,
+      headers: { ...headers, 'content-type': 'application/json', accept: ACCEPT },
+    });
+    call.on('response', (res) => {
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
+          const data = buffered
+            .slice(0, end)
+            .split('\n')
+            .find((l) => l.startsWith('data:'));
+          buffered = buffered.slice(end + 2);
+          if (!data) continue;
+          const message = JSON.parse(data.slice(5));
+          messages.push(message);
+          if (message.method === 'sampling/createMessage') asked.resolve(message);
+        }
+      });
+      res.on('end', () => ended.resolve());
+    });
+    call.end(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up_sample', arguments: { prompt: 'raw?' } } }));
+    const question = await asked.promise;
+    expect(question.params.messages[0].content.text).toBe('raw?');
+    const answer = {
+      jsonrpc: '2.0',
+      id: question.id,
+      result: { model: 'm', role: 'assistant', content: { type: 'text', text: 'raw answer' } },
+    };
+    const posted = await rpc(`${b.url}/servers/fed/mcp`, answer, headers);
+    expect(posted.status).toBe(202);
+    expect(posted.headers['mcp-affinity-forwarded']).toBe('true');
+    await ended.promise;
+    expect(messages.at(-1)).toMatchObject({ id: 2, result: { content: [{ type: 'text', text: 'the model said: raw answer' }] } });
   });
 
   test('elicitation: the same way back', async () => {
