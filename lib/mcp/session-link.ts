@@ -16,6 +16,8 @@ export interface SessionLink {
   subscriptions(): ReadonlySet<string>;
   /** A notification to the session, on its standalone (GET) stream. */
   notify(notification: ServerNotification): Promise<void>;
+  /** Whether the session's SDK objects here are closed (nothing opened for it now would be closed). */
+  readonly closed: boolean;
   /** `fn` runs once when the session's SDK objects close here (ended, hibernated, handed off). */
   onClose(fn: () => void): () => void;
   /** `fn` runs when the session changes its log level. */
@@ -69,14 +71,19 @@ export function createSessionLink(
 ): SessionLink & { levelChanged(level: LoggingLevel): void } {
   const closers = new Set<() => void>();
   const levels = new Set<(level: LoggingLevel) => void>();
+  let closed = false;
   const previous = server.onclose;
   server.onclose = () => {
     previous?.();
+    closed = true;
     for (const fn of [...closers]) fn();
     closers.clear();
   };
   return {
     sessionId,
+    get closed() {
+      return closed;
+    },
     clientCapabilities: () => server.getClientCapabilities(),
     logLevel: () => state.logLevel,
     subscriptions: () => state.subscriptions,

@@ -7,12 +7,16 @@
 import type { SessionLink } from '../mcp/session-link.js';
 import { outsideCalls } from './upstream-call.js';
 import type { Connection } from './upstream-client.js';
+import { UpstreamError } from './upstream-error.js';
 
 export class UpstreamSessions {
   private readonly open = new Map<string, Promise<Connection>>();
   private readonly stops = new Map<string, () => void>();
 
-  constructor(private readonly connect: (session: SessionLink) => Promise<Connection>) {}
+  constructor(
+    private readonly upstream: string,
+    private readonly connect: (session: SessionLink) => Promise<Connection>,
+  ) {}
 
   get size(): number {
     return this.open.size;
@@ -23,6 +27,8 @@ export class UpstreamSessions {
     const { sessionId } = session;
     let opening = this.open.get(sessionId);
     if (opening) return opening;
+    // A handler still running after its session closed here: nothing would ever close it.
+    if (session.closed) return Promise.reject(new UpstreamError(this.upstream, 'the session ended here'));
     // Not part of the call that happens to open it: its GET stream outlives that call.
     opening = outsideCalls(() => this.connect(session));
     this.open.set(sessionId, opening);

@@ -52,7 +52,7 @@ export class Upstream implements UpstreamSource {
     private readonly logger: Logger = { info: () => {}, warn: console.warn, error: console.error },
   ) {
     this.name = config.name;
-    this.perClient = config.sessions === 'per-client' ? new UpstreamSessions((session) => this.openFor(session)) : undefined;
+    this.perClient = config.sessions === 'per-client' ? new UpstreamSessions(this.name, (session) => this.openFor(session)) : undefined;
     this.subscriptions = new UpstreamSubscriptions({
       name: this.name,
       timeoutMs: config.timeoutMs,
