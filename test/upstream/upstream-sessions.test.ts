@@ -170,6 +170,29 @@ describe('per-client upstream sessions (the default over Streamable HTTP)', () =
 });
 
 describe('a stdio upstream', () => {
+  test('an answer over maxAnswerBytes is refused once whole (no stream to count), naming the upstream', async () => {
+    const part = upstream({
+      command: process.execPath,
+      args: [path.resolve(__dirname, '../fixtures/stdio-upstream.mjs')],
+      prefix: 'io_',
+      name: 'io',
+      maxAnswerBytes: 5,
+    });
+    const catalog = createCatalog({ local: { ...part } });
+    await part.upstreams[0]!.ready();
+    const gateway = await startGateway({ catalog });
+    try {
+      const client = await connect(() => gateway, 'local');
+      await expect(client.callTool({ name: 'io_pid' })).rejects.toThrow(
+        /Upstream io: tools\/call pid: an answer of \d+ bytes, over maxAnswerBytes \(5\)$/,
+      );
+      await client.close();
+    } finally {
+      await gateway.close();
+      await catalog.close();
+    }
+  });
+
   test('one process per worker, whatever the number of sessions and calls', async () => {
     const store = new MemoryStore();
     const catalogs: MemoryCatalog[] = [];
