@@ -200,7 +200,11 @@ export interface UpstreamOptions {
   exclude?: { tools?: readonly string[]; prompts?: readonly string[]; resources?: readonly string[] };
   /** How long one upstream request may take; past it the call fails naming the upstream. @default 30000 */
   timeoutMs?: number;
-  /** A larger answer is refused with an error naming the upstream, in bytes of JSON. @default 4194304 (4 MiB) */
+  /**
+   * A larger answer is cut with an error naming the upstream: over HTTP while it streams (the
+   * bytes of the call's response stream), over stdio once whole (its JSON).
+   * @default 4194304 (4 MiB)
+   */
   maxAnswerBytes?: number;
   /** Failures in a row (unreachable, closed, timed out) that open the circuit: calls then fail at once. @default 5 */
   breakerFailures?: number;
@@ -208,6 +212,19 @@ export interface UpstreamOptions {
   breakerCooldownMs?: number;
   /** The name used in errors, logs and metrics. @default the URL, or the command */
   name?: string;
+  /**
+   * How downstream sessions share the upstream. `'per-client'`: each downstream session has its
+   * own upstream session, opened by the worker that owns it on its first call and closed (DELETE)
+   * when it ends, hibernates or moves; sampling, elicitation, log messages and resource updates
+   * then reach that session alone. `'shared'`: one upstream session per worker for every
+   * downstream session (a stateless upstream; a stdio upstream, one process per worker).
+   * Lists always come from the worker's shared session: they are taken to be the same for
+   * every client. 2026-07-28 requests (no session) use the shared one.
+   * @default 'per-client' over Streamable HTTP, 'shared' over stdio
+   */
+  sessions?: 'per-client' | 'shared';
+  /** Per-upstream Prometheus metrics (latency, errors, open upstream sessions, unavailability). @default none */
+  metrics?: MetricsOptions;
 }
 
 /** The items an upstream offers now, as catalog items whose handlers call it. */

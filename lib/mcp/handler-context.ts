@@ -16,6 +16,7 @@ import {
   McpError,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { HandlerContext, McpScope } from '../types.js';
+import { linkContext, type RequestLink } from './session-link.js';
 
 /** Log levels by severity, lowest first, as the SDK lists them. */
 const LOG_SEVERITY = new Map<LoggingLevel, number>(LoggingLevelSchema.options.map((level, index) => [level, index]));
@@ -44,13 +45,15 @@ export interface HandlerContextInput {
   readonly channel: ClientChannel | undefined;
   /** Names the era in the refusal when there is no channel. */
   readonly era: string;
+  /** The request's session and trace context, for upstreams (`requestLink`). */
+  readonly link?: RequestLink;
 }
 
 export function createHandlerContext(input: HandlerContextInput): HandlerContext {
   const { channel, progressToken, era } = input;
   const unavailable = (what: string) =>
     Promise.reject(new McpError(ErrorCode.InvalidRequest, `${what} is not available to ${era} requests`));
-  return {
+  const ctx: HandlerContext = {
     serverId: input.serverId,
     scope: input.scope,
     sessionId: input.sessionId,
@@ -84,4 +87,6 @@ export function createHandlerContext(input: HandlerContextInput): HandlerContext
       return channel.elicitInput(params);
     },
   };
+  if (input.link) linkContext(ctx, input.link);
+  return ctx;
 }

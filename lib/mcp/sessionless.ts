@@ -252,6 +252,7 @@ async function answer(
         // No stream: a question becomes a multi round-trip request.
         channel,
         era: SESSIONLESS_VERSION,
+        link: { session: undefined, traceparent: singleHeader(req, 'traceparent') },
       }),
   });
   return CACHED_METHODS.has(method)

@@ -85,4 +85,6 @@ export const UPSTREAM_OPTION_NAMES = names<UpstreamOptions>()([
   'breakerFailures',
   'breakerCooldownMs',
   'name',
+  'sessions',
+  'metrics',
 ]);

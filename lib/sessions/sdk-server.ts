@@ -21,6 +21,7 @@ import { CORE_METHODS, type CoreRequest, type McpCore } from '../mcp/core.js';
 import { createHandlerContext } from '../mcp/handler-context.js';
 import { REQUEST_SCHEMAS } from '../mcp/request-schemas.js';
 import { resourceNotFound } from '../mcp/resources.js';
+import { createSessionLink, subscriptionHook } from '../mcp/session-link.js';
 import type { McpScope } from '../types.js';
 
 /** What one session asked for through the protocol. */
@@ -54,6 +55,18 @@ export function createSdkServer(
     capabilities: SESSION_CAPABILITIES,
     ...(identity.instructions === undefined ? {} : { instructions: identity.instructions }),
   });
+  // For upstreams: the session's lifetime, capabilities and notifications (made at its first request).
+  let link: ReturnType<typeof createSessionLink> | undefined;
+  const linkOf = (extra: Extra) => {
+    if (link || extra.sessionId === undefined) return link;
+    link = createSessionLink(extra.sessionId, server, state);
+    // A rebuilt session (woken, adopted) subscribes again to the upstream resources of its record.
+    for (const uri of state.subscriptions)
+      void subscriptionHook(core.catalog, scope, uri)
+        ?.resume(uri, link)
+        .catch(() => undefined);
+    return link;
+  };
   const request = (extra: Extra): CoreRequest => {
     // Server-to-client requests travel on this request's stream; the client's answer comes back
     // as a new POST of the session, which any worker forwards to this one, the owner.
@@ -66,6 +79,8 @@ export function createSdkServer(
       logLevel: () => state.logLevel,
     };
     const progressToken = extra._meta?.progressToken;
+    const traceparent = extra.requestInfo?.headers?.traceparent;
+    const requestLink = { session: linkOf(extra), traceparent: typeof traceparent === 'string' ? traceparent : undefined };
     return {
       scope,
       auth: extra.authInfo,
@@ -80,6 +95,7 @@ export function createSdkServer(
           progressToken,
           channel,
           era: 'session',
+          link: requestLink,
         }),
     };
   };
@@ -93,18 +109,23 @@ export function createSdkServer(
   server.setRequestHandler(SubscribeRequestSchema, async (message, extra) => {
     const { uri } = message.params;
     if (!(await core.resourceExists(scope, uri, extra.authInfo))) throw resourceNotFound(uri);
+    const session = linkOf(extra);
+    if (session) await subscriptionHook(core.catalog, scope, uri)?.subscribe(uri, session);
     state.subscriptions.add(uri);
     await changed();
     return {};
   });
-  server.setRequestHandler(UnsubscribeRequestSchema, async (message) => {
+  server.setRequestHandler(UnsubscribeRequestSchema, async (message, extra) => {
+    const session = linkOf(extra);
+    if (session) await subscriptionHook(core.catalog, scope, message.params.uri)?.unsubscribe(message.params.uri, session);
     state.subscriptions.delete(message.params.uri);
     await changed();
     return {};
   });
   // Replaces the SDK's handler (same answer) so that ctx.log() can filter by the session's level.
-  server.setRequestHandler(SetLevelRequestSchema, async (message) => {
+  server.setRequestHandler(SetLevelRequestSchema, async (message, extra) => {
     state.logLevel = message.params.level;
+    linkOf(extra)?.levelChanged(message.params.level);
     await changed();
     return {};
   });

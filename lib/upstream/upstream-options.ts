@@ -1,7 +1,7 @@
 /** `upstream()` options, checked once at creation: wrong ones throw, naming the option and the fix. */
 import { UPSTREAM_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, invalidOption } from '../options/validations.js';
-import type { UpstreamOptions } from '../types.js';
+import type { MetricsOptions, UpstreamOptions } from '../types.js';
 
 const OWNER = 'upstream';
 
@@ -31,6 +31,8 @@ export interface UpstreamConfig {
   readonly maxAnswerBytes: number;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
+  readonly sessions: 'per-client' | 'shared';
+  readonly metrics: MetricsOptions | undefined;
 }
 
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
@@ -85,6 +87,21 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
     return value;
   };
   const timeoutMs = positive('timeoutMs', 30_000);
+  const sessions = options.sessions ?? (transport.kind === 'http' ? 'per-client' : 'shared');
+  if (sessions !== 'per-client' && sessions !== 'shared')
+    throw invalidOption(
+      OWNER,
+      'sessions',
+      options.sessions,
+      "expected 'per-client' (one upstream session per downstream session) or 'shared'.",
+    );
+  if (sessions === 'per-client' && transport.kind === 'stdio')
+    throw invalidOption(
+      OWNER,
+      'sessions',
+      options.sessions,
+      "a stdio upstream is one process with one session: use 'shared' (the default for command).",
+    );
   return {
     name: options.name ?? (transport.kind === 'http' ? transport.url.origin + transport.url.pathname : transport.command),
     transport,
@@ -95,5 +112,7 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
     maxAnswerBytes: positive('maxAnswerBytes', 4 * 1024 * 1024),
     breakerFailures: positive('breakerFailures', 5),
     breakerCooldownMs: positive('breakerCooldownMs', 30_000),
+    sessions,
+    metrics: options.metrics,
   };
 }

@@ -1,47 +1,73 @@
 /**
- * `upstream()`: a real MCP server as part of a virtual server. One connection per worker (the SDK
- * client over Streamable HTTP, or one stdio process), shared by every session of the worker; its
- * lists are fetched at connect and again on its `list_changed` notifications, and each item's
- * handler calls it: progress comes back under the client's own token, the client's cancellation
- * (or disconnect) cancels the upstream request, and a failure or a timeout is a JSON-RPC error
+ * `upstream()`: a real MCP server as part of a virtual server. Each worker lists it through one
+ * shared connection (the SDK client over Streamable HTTP, or one stdio process), at connect and
+ * again on its `list_changed` notifications. Calls go through the downstream session's own
+ * upstream session (`sessions: 'per-client'`, the default over HTTP) or through the shared one.
+ * Progress comes back under the client's own token; the client's cancellation (or disconnect)
+ * cancels the upstream request; the upstream's sampling and elicitation requests, log messages and
+ * resource updates reach the downstream session; a failure or a timeout is a JSON-RPC error
  * naming the upstream. An upstream that cannot be reached leaves its items out, with a log line.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type CallToolResult,
   ErrorCode,
   type GetPromptResult,
   McpError,
-  PromptListChangedNotificationSchema,
   type ReadResourceResult,
-  ResourceListChangedNotificationSchema,
-  ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { PACKAGE_VERSION } from '../package-version.js';
+import { requestLink, type SessionLink, SUBSCRIPTION_HOOK } from '../mcp/session-link.js';
 import type { HandlerContext, Logger, ToolInputSchema, UpstreamItems, UpstreamOptions, UpstreamSource } from '../types.js';
+import { outsideCalls, type UpstreamCall, withinCall } from './upstream-call.js';
+import { type Connection, openConnection } from './upstream-client.js';
 import { UpstreamError } from './upstream-error.js';
+import { createUpstreamMetrics, type UpstreamFailure, type UpstreamMetrics } from './upstream-metrics.js';
 import { resolveUpstream, type UpstreamConfig } from './upstream-options.js';
+import { UpstreamSessions } from './upstream-sessions.js';
+import { tellUpdated, UpstreamSubscriptions } from './upstream-subscriptions.js';
 
 const EMPTY: UpstreamItems = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
 
+type Run<T> = (client: Client, options: { signal: AbortSignal; timeout: number }) => Promise<T>;
+
 export class Upstream implements UpstreamSource {
   readonly name: string;
-  private client: Client | undefined;
+  /** The worker's connection: lists, and calls in `'shared'` mode or without a downstream session. */
+  private shared: Connection | undefined;
   private connecting: Promise<void> | undefined;
   private items: UpstreamItems = EMPTY;
   private readonly watchers = new Set<(items: UpstreamItems) => void>();
   private closed = false;
+  private unavailable = false;
   /** Failures in a row (unreachable, closed, timed out), and until when the circuit stays open. */
   private failures = 0;
   private openUntil = 0;
+  private readonly perClient: UpstreamSessions | undefined;
+  private readonly subscriptions: UpstreamSubscriptions;
+  private readonly metrics: UpstreamMetrics;
 
   constructor(
     private readonly config: UpstreamConfig,
     private readonly logger: Logger = { info: () => {}, warn: console.warn, error: console.error },
   ) {
     this.name = config.name;
+    this.perClient = config.sessions === 'per-client' ? new UpstreamSessions(this.name, (session) => this.openFor(session)) : undefined;
+    this.subscriptions = new UpstreamSubscriptions({
+      name: this.name,
+      timeoutMs: config.timeoutMs,
+      perClient: this.perClient,
+      shared: () => this.shared,
+    });
+    this.metrics = createUpstreamMetrics(this.name, config.metrics, {
+      openSessions: () => this.openSessions,
+      unavailable: () => this.unavailable,
+    });
+  }
+
+  /** Upstream sessions open now: the shared one and those of downstream sessions. */
+  get openSessions(): number {
+    return (this.shared ? 1 : 0) + (this.perClient?.size ?? 0);
   }
 
   watch(listener: (items: UpstreamItems) => void): () => void {
@@ -49,6 +75,7 @@ export class Upstream implements UpstreamSource {
     if (this.items !== EMPTY) listener(this.items);
     this.connecting ??= this.connect().catch((error: unknown) => {
       // Left out of the lists until it can be reached: said once, here.
+      this.unavailable = true;
       this.logger.warn(`[express-mcp-affinity] upstream ${this.name} is unavailable: ${String(error)}; its items are left out`);
     });
     return () => this.watchers.delete(listener);
@@ -61,35 +88,36 @@ export class Upstream implements UpstreamSource {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.client?.close().catch(() => undefined);
-    this.client = undefined;
+    this.metrics.close();
+    await this.perClient?.closeAll();
+    await this.shared?.close();
+    this.shared = undefined;
   }
 
   private async connect(): Promise<void> {
-    const { transport } = this.config;
-    const client = new Client({ name: 'express-mcp-affinity', version: PACKAGE_VERSION });
     const refresh = () =>
-      void this.list(client).catch((error: unknown) =>
+      void this.list(connection.client).catch((error: unknown) =>
         this.logger.warn(`[express-mcp-affinity] upstream ${this.name}: relisting failed: ${String(error)}`),
       );
-    client.setNotificationHandler(ToolListChangedNotificationSchema, refresh);
-    client.setNotificationHandler(PromptListChangedNotificationSchema, refresh);
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh);
-    await client.connect(
-      transport.kind === 'http'
-        ? new StreamableHTTPClientTransport(transport.url, { requestInit: { headers: transport.headers } })
-        : new StdioClientTransport({
-            command: transport.command,
-            args: [...transport.args],
-            env: transport.env,
-            cwd: transport.cwd,
-            stderr: 'ignore',
-          }),
-      { timeout: this.config.timeoutMs },
-    );
-    if (this.closed) return void (await client.close());
-    this.client = client;
-    await this.list(client);
+    const connection: Connection = await openConnection(this.config, {
+      onListChanged: refresh,
+      onResourceUpdated: (uri) => this.subscriptions.sharedUpdated(uri),
+    });
+    if (this.closed) return void (await connection.close());
+    this.shared = connection;
+    this.unavailable = false;
+    await this.list(connection.client);
+  }
+
+  /** A downstream session's own upstream session (per-client), subscribed again to what it subscribed to. */
+  private async openFor(session: SessionLink): Promise<Connection> {
+    const connection = await openConnection(this.config, { session, onResourceUpdated: (uri) => tellUpdated(session, uri) });
+    if (this.closed) {
+      await connection.close();
+      throw new UpstreamError(this.name, 'closed');
+    }
+    await this.subscriptions.resubscribe(connection, session, new Set(this.items.resources.map((r) => r.uri)));
+    return connection;
   }
 
   private async list(client: Client): Promise<void> {
@@ -123,6 +151,7 @@ export class Upstream implements UpstreamSource {
           ...(r.description === undefined ? {} : { description: r.description }),
           ...(r.mimeType === undefined ? {} : { mimeType: r.mimeType }),
           read: (ctx: HandlerContext) => this.read(r.uri, ctx),
+          [SUBSCRIPTION_HOOK]: this.subscriptions,
         })),
       resourceTemplates: templates.map((t) => ({
         uriTemplate: t.uriTemplate,
@@ -144,66 +173,94 @@ export class Upstream implements UpstreamSource {
   }
 
   /**
-   * The upstream forgot our session (it restarted: 404): a new connection, once for every request
-   * that found it so. Such a request was never delivered, so it is sent again, once.
+   * The shared connection forgot our session (the upstream restarted: 404): a new connection, once
+   * for every request that found it so.
    */
-  private async reconnect(stale: Client): Promise<void> {
-    if (this.client !== stale) return this.connecting;
-    this.client = undefined;
-    this.logger.warn(`[express-mcp-affinity] upstream ${this.name} lost our session (restarted?); connecting again`);
-    await stale.close().catch(() => undefined);
-    this.connecting = this.connect();
+  private async reconnect(stale: Connection): Promise<void> {
+    if (this.shared !== stale) return this.connecting;
+    this.shared = undefined;
+    await stale.close();
+    this.connecting = outsideCalls(() => this.connect());
     return this.connecting;
   }
 
+  /** The connection a request goes through: its downstream session's, or the shared one. */
+  private async pick(session: SessionLink | undefined): Promise<Connection> {
+    if (this.perClient && session) return this.perClient.get(session);
+    if (!this.shared) throw new UpstreamError(this.name, 'not connected');
+    return this.shared;
+  }
+
   /** Runs one upstream request: bounded by the timeout, cancelled with the client's request. */
-  private async request<T>(what: string, run: (client: Client, options: object) => Promise<T>, ctx: HandlerContext): Promise<T> {
-    let client = this.client;
-    if (!client) throw new UpstreamError(this.name, 'not connected');
-    const { breakerFailures, breakerCooldownMs, maxAnswerBytes } = this.config;
+  private async request<T>(what: string, run: Run<T>, ctx: HandlerContext): Promise<T> {
+    const { breakerFailures, breakerCooldownMs, maxAnswerBytes, timeoutMs } = this.config;
+    const method = what.split(' ')[0]!;
     // Open: failing fast, without hammering a dead upstream, until the cooldown lets one try through.
     if (this.failures >= breakerFailures && Date.now() < this.openUntil) {
+      this.metrics.failure('circuit_open');
       throw new UpstreamError(this.name, `${what}: not tried, ${this.failures} failures in a row; next try after ${breakerCooldownMs} ms`);
     }
-    const options = { signal: ctx.signal, timeout: this.config.timeoutMs };
-    const answered = (answer: T): T => {
+    const link = requestLink(ctx);
+    const controller = new AbortController();
+    const cancel = () => controller.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) cancel();
+    else ctx.signal.addEventListener('abort', cancel, { once: true });
+    const call: UpstreamCall = { what, ctx, traceparent: link?.traceparent, abort: (error) => controller.abort(error) };
+    const options = { signal: controller.signal, timeout: timeoutMs };
+    const attempt = async (): Promise<T> => {
+      const connection = await this.pick(link?.session);
+      try {
+        return await withinCall(call, () => run(connection.client, options));
+      } catch (error) {
+        if (!(error instanceof StreamableHTTPError) || error.code !== 404 || this.closed) throw error;
+        // The upstream forgot this session (it restarted): the request was never delivered, so
+        // it goes again, once, through a new session.
+        this.metrics.failure('lost_session');
+        this.logger.warn(`[express-mcp-affinity] upstream ${this.name} lost our session (restarted?); connecting again`);
+        if (this.perClient && link?.session) await this.perClient.retire(link.session.sessionId, connection);
+        else await this.reconnect(connection);
+        return withinCall(call, async () => run((await this.pick(link?.session)).client, options));
+      }
+    };
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const answer = await attempt();
       this.failures = 0;
+      // A stdio answer is measured once whole; an HTTP one was counted as it streamed.
       const bytes = Buffer.byteLength(JSON.stringify(answer) ?? '');
       if (bytes > maxAnswerBytes)
         throw new UpstreamError(this.name, `${what}: an answer of ${bytes} bytes, over maxAnswerBytes (${maxAnswerBytes})`);
+      this.metrics.request(method, 'ok', seconds());
       return answer;
-    };
-    try {
-      try {
-        return answered(await run(client, options));
-      } catch (error) {
-        if (error instanceof UpstreamError) throw error;
-        if (!(error instanceof StreamableHTTPError) || error.code !== 404 || this.closed) throw error;
-        await this.reconnect(client);
-        client = this.client;
-        if (!client) throw new UpstreamError(this.name, 'not reachable again after it lost our session');
-        return answered(await run(client, options));
-      }
     } catch (error) {
-      if (error instanceof UpstreamError) throw error;
-      if (
-        error instanceof McpError &&
-        !(error instanceof UpstreamError) &&
-        error.code !== ErrorCode.RequestTimeout &&
-        error.code !== ErrorCode.ConnectionClosed
-      ) {
-        // The upstream's own answer (an unknown argument, a missing resource): passed through, named.
-        throw new UpstreamError(this.name, `${what}: ${error.message.replace(/^MCP error -?\d+: /, '')}`);
-      }
-      // Unreachable, closed or timed out: counted towards opening the circuit (the client's own
-      // cancellation is not the upstream's failure).
-      if (!ctx.signal.aborted && ++this.failures >= breakerFailures) this.openUntil = Date.now() + breakerCooldownMs;
-      const reason =
-        error instanceof McpError && error.code === ErrorCode.RequestTimeout
-          ? `no answer within ${this.config.timeoutMs} ms`
-          : String(error instanceof Error ? error.message : error);
-      throw new UpstreamError(this.name, `${what}: ${reason}`);
+      this.metrics.request(method, ctx.signal.aborted ? 'cancelled' : 'error', seconds());
+      throw this.failed(what, error, ctx);
+    } finally {
+      ctx.signal.removeEventListener('abort', cancel);
     }
+  }
+
+  /** The error the client sees, counted by kind (and towards opening the circuit). */
+  private failed(what: string, error: unknown, ctx: HandlerContext): UpstreamError {
+    if (error instanceof UpstreamError) {
+      if (/over maxAnswerBytes/.test(error.message)) this.metrics.failure('answer_too_large');
+      return error;
+    }
+    if (error instanceof McpError && error.code !== ErrorCode.RequestTimeout && error.code !== ErrorCode.ConnectionClosed) {
+      // The upstream's own answer (an unknown argument, a missing resource): passed through, named.
+      this.metrics.failure('upstream_error');
+      return new UpstreamError(this.name, `${what}: ${error.message.replace(/^MCP error -?\d+: /, '')}`);
+    }
+    // Unreachable, closed or timed out: counted towards opening the circuit (the client's own
+    // cancellation is not the upstream's failure).
+    const timedOut = error instanceof McpError && error.code === ErrorCode.RequestTimeout;
+    if (!ctx.signal.aborted) {
+      this.metrics.failure(timedOut ? 'timeout' : ('unreachable' satisfies UpstreamFailure));
+      if (++this.failures >= this.config.breakerFailures) this.openUntil = Date.now() + this.config.breakerCooldownMs;
+    }
+    const reason = timedOut ? `no answer within ${this.config.timeoutMs} ms` : String(error instanceof Error ? error.message : error);
+    return new UpstreamError(this.name, `${what}: ${reason}`);
   }
 
   private callTool(name: string, args: Record<string, unknown>, ctx: HandlerContext): Promise<CallToolResult> {

@@ -1,0 +1,121 @@
+/**
+ * One connection to an upstream: the SDK `Client` over Streamable HTTP or stdio. A connection of a
+ * downstream session (per-client) declares sampling and elicitation only when that session's client
+ * did, and relays the upstream's questions, log messages and resource updates to it: a question or
+ * a log message sent on a call's stream goes to that call's downstream request (its stream).
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  type ClientCapabilities,
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ErrorCode,
+  type LoggingLevel,
+  LoggingLevelSchema,
+  LoggingMessageNotificationSchema,
+  McpError,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { SessionLink } from '../mcp/session-link.js';
+import { PACKAGE_VERSION } from '../package-version.js';
+import type { HandlerContext } from '../types.js';
+import { currentCall } from './upstream-call.js';
+import { upstreamFetch } from './upstream-fetch.js';
+import type { UpstreamConfig } from './upstream-options.js';
+
+export interface Connection {
+  readonly client: Client;
+  /** Ends the upstream session (DELETE over HTTP) and the connection (a stdio process too). */
+  close(): Promise<void>;
+}
+
+export interface ConnectionHooks {
+  /** The downstream session this connection is for (per-client); none for the shared one. */
+  readonly session?: SessionLink;
+  onListChanged?(): void;
+  onResourceUpdated?(uri: string): void;
+}
+
+const SEVERITY = new Map<LoggingLevel, number>(LoggingLevelSchema.options.map((level, index) => [level, index]));
+
+/** The call a question relates to: the one whose stream carried it. */
+function relatedCall(what: string): HandlerContext {
+  const call = currentCall();
+  if (!call) throw new McpError(ErrorCode.InvalidRequest, `${what} is relayed only on a tool call's stream`);
+  return call.ctx;
+}
+
+function relayedCapabilities(session: SessionLink | undefined): ClientCapabilities {
+  const declared = session?.clientCapabilities() ?? {};
+  return {
+    ...(declared.sampling ? { sampling: declared.sampling } : {}),
+    ...(declared.elicitation ? { elicitation: declared.elicitation } : {}),
+  };
+}
+
+function relay(client: Client, capabilities: ClientCapabilities, hooks: ConnectionHooks): void {
+  const { session } = hooks;
+  if (capabilities.sampling) {
+    client.setRequestHandler(CreateMessageRequestSchema, (request) =>
+      relatedCall('sampling').createMessage(request.params as Parameters<HandlerContext['createMessage']>[0]),
+    );
+  }
+  if (capabilities.elicitation) {
+    client.setRequestHandler(ElicitRequestSchema, (request) => relatedCall('elicitation').elicitInput(request.params));
+  }
+  client.setNotificationHandler(LoggingMessageNotificationSchema, async ({ params }) => {
+    const call = currentCall();
+    if (call) return call.ctx.log(params.level, params.data, params.logger);
+    // Not on a call's stream: the session's own, at or above its level; a shared connection's are the worker's.
+    const wanted = session?.logLevel();
+    if (!session || (wanted !== undefined && (SEVERITY.get(params.level) ?? 0) < (SEVERITY.get(wanted) ?? 0))) return;
+    await session.notify({ method: 'notifications/message', params }).catch(() => undefined);
+  });
+  if (hooks.onResourceUpdated) {
+    const updated = hooks.onResourceUpdated;
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, ({ params }) => updated(params.uri));
+  }
+  if (hooks.onListChanged) {
+    const changed = hooks.onListChanged;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, changed);
+    client.setNotificationHandler(PromptListChangedNotificationSchema, changed);
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, changed);
+  }
+}
+
+/** Connects; the connection's level follows the session's `logging/setLevel`. */
+export async function openConnection(config: UpstreamConfig, hooks: ConnectionHooks): Promise<Connection> {
+  const { transport: spec, timeoutMs } = config;
+  const capabilities = relayedCapabilities(hooks.session);
+  const client = new Client({ name: 'express-mcp-affinity', version: PACKAGE_VERSION }, { capabilities });
+  relay(client, capabilities, hooks);
+  const transport =
+    spec.kind === 'http'
+      ? new StreamableHTTPClientTransport(spec.url, {
+          requestInit: { headers: spec.headers },
+          fetch: upstreamFetch(config.name, config.maxAnswerBytes),
+        })
+      : new StdioClientTransport({ command: spec.command, args: [...spec.args], env: spec.env, cwd: spec.cwd, stderr: 'ignore' });
+  await client.connect(transport, { timeout: timeoutMs });
+  const { session } = hooks;
+  let stopLevel: (() => void) | undefined;
+  if (session && client.getServerCapabilities()?.logging) {
+    const setLevel = (level: LoggingLevel) => void client.setLoggingLevel(level, { timeout: timeoutMs }).catch(() => undefined);
+    const level = session.logLevel();
+    if (level !== undefined) await client.setLoggingLevel(level, { timeout: timeoutMs }).catch(() => undefined);
+    stopLevel = session.onLogLevel(setLevel);
+  }
+  return {
+    client,
+    close: async () => {
+      stopLevel?.();
+      if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
+      await client.close().catch(() => undefined);
+    },
+  };
+}
