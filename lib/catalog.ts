@@ -9,11 +9,13 @@
  * ```
  */
 import { ErrorCodes, McpAffinityError } from './errors.js';
+import { changedKinds, LIST_KINDS } from './list-kinds.js';
 import { describeValue } from './options/validations.js';
 import { DEFAULT_SERVER_ID_PATTERN } from './server-id.js';
 import type {
   CacheHints,
   Catalog,
+  ListKind,
   Logger,
   McpScope,
   PromptDefinition,
@@ -101,8 +103,10 @@ export class MemoryCatalog implements Catalog {
   private readonly remote = new Map<string, Map<UpstreamSource, UpstreamItems>>();
   private readonly watching = new Map<string, Array<() => void>>();
   private readonly logger: Logger;
-  private readonly listeners = new Set<(serverId: string) => void>();
+  private readonly listeners = new Set<(serverId: string, kinds: readonly ListKind[]) => void>();
   private readonly resourceListeners = new Set<(serverId: string, uri: string) => void>();
+  /** Each server's lists as listeners were last told of them (the arrays, not copies of items). */
+  private readonly told = new Map<string, ServerEntry>();
   /** The unscoped view, rebuilt only when something changes. */
   private all: ServerEntry | undefined;
 
@@ -147,18 +151,16 @@ export class MemoryCatalog implements Catalog {
     this.unwatch(serverId);
     this.locals.set(serverId, entry);
     this.remote.set(serverId, new Map());
-    this.servers.set(serverId, mergeUpstreams(serverId, entry, this.remote.get(serverId)!, this.logger));
     if (hints) this.hints.set(serverId, hints);
     else this.hints.delete(serverId);
-    this.changed(serverId);
+    this.replace(serverId, mergeUpstreams(serverId, entry, this.remote.get(serverId)!, this.logger));
     // Each upstream's items join when it answers, and again whenever it says its lists changed.
     const stops = upstreams.map((source) =>
       source.watch((items: UpstreamItems) => {
         const offered = this.remote.get(serverId);
         if (!offered || this.locals.get(serverId) !== entry) return;
         offered.set(source, items);
-        this.servers.set(serverId, mergeUpstreams(serverId, entry, offered, this.logger));
-        this.changed(serverId);
+        this.replace(serverId, mergeUpstreams(serverId, entry, offered, this.logger));
       }),
     );
     this.watching.set(serverId, stops);
@@ -183,7 +185,7 @@ export class MemoryCatalog implements Catalog {
     this.unwatch(serverId);
     this.locals.delete(serverId);
     this.remote.delete(serverId);
-    if (this.servers.delete(serverId)) this.changed(serverId);
+    if (this.servers.has(serverId)) this.replace(serverId, undefined);
     return this;
   }
 
@@ -192,8 +194,7 @@ export class MemoryCatalog implements Catalog {
     const local = this.local(serverId);
     checkItem(serverId, 'tools', tool);
     local.tools = [...local.tools.filter((t) => t.name !== tool.name), Object.freeze({ ...tool, serverId })];
-    this.servers.set(serverId, mergeUpstreams(serverId, local, this.remote.get(serverId)!, this.logger));
-    this.changed(serverId);
+    this.replace(serverId, mergeUpstreams(serverId, local, this.remote.get(serverId)!, this.logger));
     return this;
   }
 
@@ -201,8 +202,7 @@ export class MemoryCatalog implements Catalog {
   removeTool(serverId: string, name: string): this {
     const local = this.local(serverId);
     local.tools = local.tools.filter((t) => t.name !== name);
-    this.servers.set(serverId, mergeUpstreams(serverId, local, this.remote.get(serverId)!, this.logger));
-    this.changed(serverId);
+    this.replace(serverId, mergeUpstreams(serverId, local, this.remote.get(serverId)!, this.logger));
     return this;
   }
 
@@ -239,7 +239,7 @@ export class MemoryCatalog implements Catalog {
     return this.view(scope).prompts;
   }
 
-  onChange(listener: (serverId: string) => void): () => void {
+  onChange(listener: (serverId: string, kinds: readonly ListKind[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -282,9 +282,21 @@ export class MemoryCatalog implements Catalog {
     return this.all;
   }
 
-  private changed(serverId: string): void {
+  /** Sets (or, undefined, removes) a server's merged items and tells listeners which lists changed. */
+  private replace(serverId: string, entry: ServerEntry | undefined): void {
+    // Compared with what was last told: an entry can be the server's own, changed in place.
+    const before = this.told.get(serverId);
+    // Joining or leaving the unscoped view changes every list an unscoped session sees.
+    const kinds = before && entry && before.unscoped !== entry.unscoped ? LIST_KINDS : changedKinds(before, entry);
+    if (entry) {
+      this.servers.set(serverId, entry);
+      this.told.set(serverId, { ...entry });
+    } else {
+      this.servers.delete(serverId);
+      this.told.delete(serverId);
+    }
     this.all = undefined;
-    for (const listener of this.listeners) listener(serverId);
+    if (kinds.length > 0) for (const listener of this.listeners) listener(serverId, kinds);
   }
 }
 

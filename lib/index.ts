@@ -45,6 +45,7 @@ export type {
   GatewayWorker,
   HandlerContext,
   InternalForwardGuardOptions,
+  ListKind,
   Logger,
   McpAffinityOptions,
   McpScope,

@@ -40,6 +40,9 @@ export type Logger = Pick<Console, 'info' | 'warn' | 'error'> & Partial<Pick<Con
  *   tools, resources and prompts exist.
  * - `{ kind: 'all' }` on `/mcp`: every virtual server's items.
  */
+/** A list a session can be told has changed (`notifications/<kind>/list_changed`); templates count as resources. */
+export type ListKind = 'tools' | 'resources' | 'prompts';
+
 export type McpScope = { readonly kind: 'server'; readonly serverId: string } | { readonly kind: 'all' };
 
 // ---------------------------------------------------------------------------------------------
@@ -188,7 +191,7 @@ export interface UpstreamOptions {
   env?: Record<string, string>;
   /** Its working directory. @default this process's */
   cwd?: string;
-  /** Headers sent to an HTTP upstream. The downstream client's `Authorization` is never sent. @default none */
+  /** Headers sent to an HTTP upstream. The downstream client's `Authorization` is not among them (see `forwardAuthorization`). @default none */
   headers?: Record<string, string>;
   /** Sent as `Authorization: Bearer …` to an HTTP upstream. @default none */
   bearerToken?: string;
@@ -223,6 +226,15 @@ export interface UpstreamOptions {
    * @default 'per-client' over Streamable HTTP, 'shared' over stdio
    */
   sessions?: 'per-client' | 'shared';
+  /**
+   * Sends the downstream caller's own bearer token (the one `auth` verified: `ctx.auth.token`)
+   * to an HTTP upstream as `Authorization`, in place of `bearerToken`: on every request of its
+   * calls and, per-client, on its upstream session's own requests. This is token passthrough,
+   * which the MCP authorization spec forbids unless the upstream is a resource server of the same
+   * audience and trust (docs/upstreams.md, Security notes). Not for stdio.
+   * @default false
+   */
+  forwardAuthorization?: boolean;
   /** Per-upstream Prometheus metrics (latency, errors, open upstream sessions, unavailability). @default none */
   metrics?: MetricsOptions;
 }
@@ -281,9 +293,10 @@ export interface Catalog {
   cacheHints?(serverId: string): CacheHints | undefined;
   /**
    * Subscribes to changes of a virtual server's items; returns the unsubscribe function.
-   * Optional: used to tell sessions that their lists changed.
+   * Optional: used to tell sessions that their lists changed. `kinds` names the lists that
+   * changed; when a catalog leaves it out, sessions hear that every list changed.
    */
-  onChange?(listener: (serverId: string) => void): () => void;
+  onChange?(listener: (serverId: string, kinds?: readonly ListKind[]) => void): () => void;
   /**
    * Subscribes to updates of a resource's content; returns the unsubscribe function. Optional:
    * used to send `notifications/resources/updated` to the sessions subscribed to that URI.
@@ -308,9 +321,11 @@ export interface WorkerRecord {
 /** An event every worker of the gateway hears, through the store. */
 export type GatewayEvent =
   | {
-      /** A virtual server's items changed: its sessions get `notifications/tools/list_changed`. */
+      /** A virtual server's items changed: its sessions get `notifications/<kind>/list_changed`. */
       readonly type: 'catalog-changed';
       readonly serverId: string;
+      /** The lists that changed (every list when absent). */
+      readonly kinds?: readonly ListKind[];
       /** The worker it happened on. */
       readonly origin: string;
     }

@@ -4,8 +4,8 @@ import type { ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 /** The 2025 session era: notifications reach the client on its GET stream. */
 export const SESSION_CAPABILITIES: ServerCapabilities = Object.freeze({
   tools: { listChanged: true },
-  resources: { subscribe: true },
-  prompts: {},
+  resources: { subscribe: true, listChanged: true },
+  prompts: { listChanged: true },
   logging: {},
   completions: {},
 });

@@ -86,5 +86,6 @@ export const UPSTREAM_OPTION_NAMES = names<UpstreamOptions>()([
   'breakerCooldownMs',
   'name',
   'sessions',
+  'forwardAuthorization',
   'metrics',
 ]);

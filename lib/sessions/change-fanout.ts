@@ -2,11 +2,12 @@
  * Sessions and 2026-07-28 listen streams learn of changes on every worker: a change seen here
  * (a list, or a resource's content) is published through the store (when it can), and every
  * worker, this one included, tells its own sessions and listeners. List hints to sessions are
- * idempotent, so they are coalesced per server.
+ * idempotent, so they are coalesced per server: one notification per changed list.
  */
+import { LIST_KINDS } from '../list-kinds.js';
 import type { ListenHub } from '../mcp/subscriptions.js';
 import type { MetricsSink } from '../metrics.js';
-import type { Catalog, GatewayEvent, Logger, SessionStore } from '../types.js';
+import type { Catalog, GatewayEvent, ListKind, Logger, SessionStore } from '../types.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface ChangeFanOutDeps {
@@ -23,20 +24,29 @@ export interface ChangeFanOutDeps {
 /** Starts listening; returns the function that stops every listener and timer it started. */
 export function startChangeFanOut(deps: ChangeFanOutDeps): () => void {
   const { catalog, store, registry, metrics, logger } = deps;
-  const pending = new Map<string, NodeJS.Timeout>();
+  /** Per server, the lists changed since its coalescing timer started. */
+  const pending = new Map<string, { timer: NodeJS.Timeout; kinds: Set<ListKind> }>();
   const inScope = (sessionScope: string, serverId: string) => sessionScope === serverId || sessionScope === '*';
-  const tellSessions = (serverId: string): void => {
-    if (pending.has(serverId)) return;
+  const tellSessions = (serverId: string, kinds: readonly ListKind[]): void => {
+    const waiting = pending.get(serverId);
+    if (waiting) {
+      for (const kind of kinds) waiting.kinds.add(kind);
+      return;
+    }
     const timer = setTimeout(() => {
+      const told = pending.get(serverId)!.kinds;
       pending.delete(serverId);
       for (const session of registry.values()) {
-        if (inScope(session.scope, serverId)) session.server.sendToolListChanged().catch(() => undefined);
+        if (!inScope(session.scope, serverId)) continue;
+        if (told.has('tools')) session.server.sendToolListChanged().catch(() => undefined);
+        if (told.has('resources')) session.server.sendResourceListChanged().catch(() => undefined);
+        if (told.has('prompts')) session.server.sendPromptListChanged().catch(() => undefined);
       }
     }, 10);
-    pending.set(serverId, timer);
+    pending.set(serverId, { timer, kinds: new Set(kinds) });
   };
-  const changed = (serverId: string): void => {
-    tellSessions(serverId);
+  const changed = (serverId: string, kinds: readonly ListKind[] = LIST_KINDS): void => {
+    tellSessions(serverId, kinds);
     deps.listens?.catalogChanged(serverId);
   };
   const updated = (serverId: string, uri: string): void => {
@@ -57,8 +67,8 @@ export function startChangeFanOut(deps: ChangeFanOutDeps): () => void {
       here();
     });
   };
-  const stopListening = catalog.onChange?.((serverId) =>
-    publish({ type: 'catalog-changed', serverId, origin: deps.workerId }, () => changed(serverId)),
+  const stopListening = catalog.onChange?.((serverId, kinds) =>
+    publish({ type: 'catalog-changed', serverId, origin: deps.workerId, ...(kinds ? { kinds } : {}) }, () => changed(serverId, kinds)),
   );
   if (stopListening) stops.push(stopListening);
   const stopWatching = catalog.onResourceUpdated?.((serverId, uri) =>
@@ -68,7 +78,8 @@ export function startChangeFanOut(deps: ChangeFanOutDeps): () => void {
   if (fanOut) {
     stops.push(
       store.subscribe!((event) => {
-        if (event.type === 'catalog-changed') changed(event.serverId);
+        // Another host's event is JSON: kinds that are not a list mean every list.
+        if (event.type === 'catalog-changed') changed(event.serverId, Array.isArray(event.kinds) ? event.kinds : undefined);
         else if (event.type === 'resource-updated') updated(event.serverId, event.uri);
         // Revoked from any worker or host: its owner ends it now.
         else if (event.type === 'session-revoked') void registry.revoke(event.sessionId);
@@ -78,7 +89,7 @@ export function startChangeFanOut(deps: ChangeFanOutDeps): () => void {
   }
   return () => {
     for (const stop of stops.splice(0)) stop();
-    for (const timer of pending.values()) clearTimeout(timer);
+    for (const { timer } of pending.values()) clearTimeout(timer);
     pending.clear();
   };
 }

@@ -16,6 +16,7 @@ import {
   LoggingLevelSchema,
   LoggingMessageNotificationSchema,
   McpError,
+  ProgressNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ResourceUpdatedNotificationSchema,
@@ -28,8 +29,17 @@ import { currentCall } from './upstream-call.js';
 import { upstreamFetch } from './upstream-fetch.js';
 import type { UpstreamConfig } from './upstream-options.js';
 
+/** A progress notification's params, as the upstream sent them. */
+type Progress = { progress: number; total?: number; message?: string };
+
 export interface Connection {
   readonly client: Client;
+  /**
+   * Hears the progress sent under `token` until the returned function is called. Heard on the
+   * transport, before the SDK client: its own progress handler runs a microtask late, after a
+   * result that came in the same read (usual over stdio) has already removed it.
+   */
+  onProgress(token: string, listener: (progress: Progress) => void): () => void;
   /** Ends the upstream session (DELETE over HTTP) and the connection (a stdio process too). */
   close(): Promise<void>;
 }
@@ -39,6 +49,8 @@ export interface ConnectionHooks {
   readonly session?: SessionLink;
   onListChanged?(): void;
   onResourceUpdated?(uri: string): void;
+  /** The caller's token for requests outside a call (per-client, with forwardAuthorization). */
+  sessionToken?(): string | undefined;
 }
 
 const SEVERITY = new Map<LoggingLevel, number>(LoggingLevelSchema.options.map((level, index) => [level, index]));
@@ -50,8 +62,13 @@ function relatedCall(what: string): HandlerContext {
   return call.ctx;
 }
 
+/**
+ * What the upstream is told the client can do: a downstream session's own declaration; the shared
+ * connection declares both, so that the worker's lists include the upstream's tools that need them
+ * (a request then reaches whichever downstream client the call came from, or is refused by it).
+ */
 function relayedCapabilities(session: SessionLink | undefined): ClientCapabilities {
-  const declared = session?.clientCapabilities() ?? {};
+  const declared = session ? (session.clientCapabilities() ?? {}) : { sampling: {}, elicitation: {} };
   return {
     ...(declared.sampling ? { sampling: declared.sampling } : {}),
     ...(declared.elicitation ? { elicitation: declared.elicitation } : {}),
@@ -98,9 +115,22 @@ export async function openConnection(config: UpstreamConfig, hooks: ConnectionHo
     spec.kind === 'http'
       ? new StreamableHTTPClientTransport(spec.url, {
           requestInit: { headers: spec.headers },
-          fetch: upstreamFetch(config.name, config.maxAnswerBytes),
+          fetch: upstreamFetch(
+            config.name,
+            config.maxAnswerBytes,
+            config.forwardAuthorization ? (call) => call?.ctx.auth?.token || hooks.sessionToken?.() : undefined,
+          ),
         })
       : new StdioClientTransport({ command: spec.command, args: [...spec.args], env: spec.env, cwd: spec.cwd, stderr: 'ignore' });
+  const progress = new Map<string, (progress: Progress) => void>();
+  // Protocol.connect() keeps this handler and calls it first, synchronously, for every message.
+  transport.onmessage = (message) => {
+    if (!('method' in message) || message.method !== 'notifications/progress' || 'id' in message) return;
+    const params = message.params as Progress & { progressToken?: unknown };
+    if (typeof params?.progressToken === 'string') progress.get(params.progressToken)?.(params);
+  };
+  // The SDK client's own progress handling has nothing to do (no call passes onprogress).
+  client.setNotificationHandler(ProgressNotificationSchema, () => undefined);
   await client.connect(transport, { timeout: timeoutMs });
   const { session } = hooks;
   let stopLevel: (() => void) | undefined;
@@ -112,6 +142,10 @@ export async function openConnection(config: UpstreamConfig, hooks: ConnectionHo
   }
   return {
     client,
+    onProgress: (token, listener) => {
+      progress.set(token, listener);
+      return () => progress.delete(token);
+    },
     close: async () => {
       stopLevel?.();
       if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);

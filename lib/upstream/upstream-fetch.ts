@@ -2,23 +2,29 @@
  * The `fetch` an HTTP upstream's SDK transport uses: each request of a call carries a child of the
  * downstream request's `traceparent`, and the bytes of a call's answer are counted as they stream
  * in; past `maxAnswerBytes` the call ends there, with an error naming the upstream, instead of the
- * whole answer being held first.
+ * whole answer being held first. With `forwardAuthorization`, a request carries the caller's
+ * own bearer token: the call's, else the one its per-client upstream session last saw.
  */
 import { childTraceparent } from '../hop/trace.js';
-import { currentCall } from './upstream-call.js';
+import { currentCall, type UpstreamCall } from './upstream-call.js';
 import { UpstreamError } from './upstream-error.js';
 
 type Fetch = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
-export function upstreamFetch(upstream: string, maxAnswerBytes: number, base: Fetch = fetch): Fetch {
+/** The caller's token to send, when tokens are forwarded. */
+export type ForwardedToken = (call: UpstreamCall | undefined) => string | undefined;
+
+export function upstreamFetch(upstream: string, maxAnswerBytes: number, forwarded?: ForwardedToken, base: Fetch = fetch): Fetch {
   return async (url, init) => {
     const call = currentCall();
-    if (!call) return base(url, init);
-    const traceparent = childTraceparent(call.traceparent);
+    const token = forwarded?.(call);
+    if (!call && !token) return base(url, init);
     const headers = new Headers(init?.headers);
+    if (token) headers.set('authorization', `Bearer ${token}`);
+    const traceparent = childTraceparent(call?.traceparent);
     if (traceparent) headers.set('traceparent', traceparent);
     const response = await base(url, { ...init, headers });
-    if (init?.method !== 'POST' || !response.body) return response;
+    if (!call || init?.method !== 'POST' || !response.body) return response;
     let bytes = 0;
     const counted = response.body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({

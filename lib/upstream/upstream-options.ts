@@ -32,6 +32,7 @@ export interface UpstreamConfig {
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
   readonly sessions: 'per-client' | 'shared';
+  readonly forwardAuthorization: boolean;
   readonly metrics: MetricsOptions | undefined;
 }
 
@@ -102,6 +103,11 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
       options.sessions,
       "a stdio upstream is one process with one session: use 'shared' (the default for command).",
     );
+  const forwardAuthorization = options.forwardAuthorization ?? false;
+  if (typeof forwardAuthorization !== 'boolean')
+    throw invalidOption(OWNER, 'forwardAuthorization', options.forwardAuthorization, 'expected true or false.');
+  if (forwardAuthorization && transport.kind === 'stdio')
+    throw invalidOption(OWNER, 'forwardAuthorization', true, 'a stdio upstream has no Authorization header: leave it out with command.');
   return {
     name: options.name ?? (transport.kind === 'http' ? transport.url.origin + transport.url.pathname : transport.command),
     transport,
@@ -113,6 +119,7 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
     breakerFailures: positive('breakerFailures', 5),
     breakerCooldownMs: positive('breakerCooldownMs', 30_000),
     sessions,
+    forwardAuthorization,
     metrics: options.metrics,
   };
 }

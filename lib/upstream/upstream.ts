@@ -28,14 +28,21 @@ import { UpstreamSessions } from './upstream-sessions.js';
 import { tellUpdated, UpstreamSubscriptions } from './upstream-subscriptions.js';
 
 const EMPTY: UpstreamItems = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
+/** The first retry of an upstream down at start; each next one waits twice as long. */
+const FIRST_RETRY_MS = 250;
 
-type Run<T> = (client: Client, options: { signal: AbortSignal; timeout: number }) => Promise<T>;
+type Run<T> = (connection: Connection, options: { signal: AbortSignal; timeout: number }) => Promise<T>;
+
+/** Progress tokens of upstream calls: unique in this process, so one connection never mixes two calls' progress. */
+let progressTokens = 0;
 
 export class Upstream implements UpstreamSource {
   readonly name: string;
   /** The worker's connection: lists, and calls in `'shared'` mode or without a downstream session. */
   private shared: Connection | undefined;
   private connecting: Promise<void> | undefined;
+  /** The next try of an upstream that was down at start. */
+  private retryTimer: NodeJS.Timeout | undefined;
   private items: UpstreamItems = EMPTY;
   private readonly watchers = new Set<(items: UpstreamItems) => void>();
   private closed = false;
@@ -46,6 +53,8 @@ export class Upstream implements UpstreamSource {
   private readonly perClient: UpstreamSessions | undefined;
   private readonly subscriptions: UpstreamSubscriptions;
   private readonly metrics: UpstreamMetrics;
+  /** With forwardAuthorization: each downstream session's latest verified token, for its upstream session's own requests. */
+  private readonly tokens = new WeakMap<SessionLink, string>();
 
   constructor(
     private readonly config: UpstreamConfig,
@@ -73,12 +82,28 @@ export class Upstream implements UpstreamSource {
   watch(listener: (items: UpstreamItems) => void): () => void {
     this.watchers.add(listener);
     if (this.items !== EMPTY) listener(this.items);
-    this.connecting ??= this.connect().catch((error: unknown) => {
-      // Left out of the lists until it can be reached: said once, here.
-      this.unavailable = true;
-      this.logger.warn(`[express-mcp-affinity] upstream ${this.name} is unavailable: ${String(error)}; its items are left out`);
-    });
+    this.connecting ??= this.firstConnect();
     return () => this.watchers.delete(listener);
+  }
+
+  /**
+   * Connects and lists; an upstream down at start is left out of the lists (said once) and tried
+   * again, backing off up to breakerCooldownMs, until it answers or the gateway closes.
+   */
+  private firstConnect(delayMs = FIRST_RETRY_MS): Promise<void> {
+    return this.connect().catch((error: unknown) => {
+      if (this.closed) return;
+      if (!this.unavailable)
+        this.logger.warn(
+          `[express-mcp-affinity] upstream ${this.name} is unavailable: ${String(error)}; its items are left out until it answers`,
+        );
+      this.unavailable = true;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.connecting = this.firstConnect(Math.min(delayMs * 2, this.config.breakerCooldownMs));
+      }, delayMs);
+      this.retryTimer.unref();
+    });
   }
 
   /** Resolves once the first listing is done (or failed): for tests and start-up checks. */
@@ -88,19 +113,24 @@ export class Upstream implements UpstreamSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     this.metrics.close();
     await this.perClient?.closeAll();
     await this.shared?.close();
     this.shared = undefined;
   }
 
+  /** Lists again through the worker's connection (an upstream said a list changed). */
+  private relist(): void {
+    if (!this.shared || this.closed) return;
+    this.list(this.shared.client).catch((error: unknown) =>
+      this.logger.warn(`[express-mcp-affinity] upstream ${this.name}: relisting failed: ${String(error)}`),
+    );
+  }
+
   private async connect(): Promise<void> {
-    const refresh = () =>
-      void this.list(connection.client).catch((error: unknown) =>
-        this.logger.warn(`[express-mcp-affinity] upstream ${this.name}: relisting failed: ${String(error)}`),
-      );
     const connection: Connection = await openConnection(this.config, {
-      onListChanged: refresh,
+      onListChanged: () => this.relist(),
       onResourceUpdated: (uri) => this.subscriptions.sharedUpdated(uri),
     });
     if (this.closed) return void (await connection.close());
@@ -111,7 +141,13 @@ export class Upstream implements UpstreamSource {
 
   /** A downstream session's own upstream session (per-client), subscribed again to what it subscribed to. */
   private async openFor(session: SessionLink): Promise<Connection> {
-    const connection = await openConnection(this.config, { session, onResourceUpdated: (uri) => tellUpdated(session, uri) });
+    const connection = await openConnection(this.config, {
+      session,
+      // The lists are the worker's: a change one upstream session announces is listed again there.
+      onListChanged: () => this.relist(),
+      onResourceUpdated: (uri) => tellUpdated(session, uri),
+      sessionToken: () => this.tokens.get(session),
+    });
     if (this.closed) {
       await connection.close();
       throw new UpstreamError(this.name, 'closed');
@@ -201,6 +237,7 @@ export class Upstream implements UpstreamSource {
       throw new UpstreamError(this.name, `${what}: not tried, ${this.failures} failures in a row; next try after ${breakerCooldownMs} ms`);
     }
     const link = requestLink(ctx);
+    if (this.config.forwardAuthorization && link?.session && ctx.auth?.token) this.tokens.set(link.session, ctx.auth.token);
     const controller = new AbortController();
     const cancel = () => controller.abort(ctx.signal.reason);
     if (ctx.signal.aborted) cancel();
@@ -210,7 +247,7 @@ export class Upstream implements UpstreamSource {
     const attempt = async (): Promise<T> => {
       const connection = await this.pick(link?.session);
       try {
-        return await withinCall(call, () => run(connection.client, options));
+        return await withinCall(call, () => run(connection, options));
       } catch (error) {
         if (!(error instanceof StreamableHTTPError) || error.code !== 404 || this.closed) throw error;
         // The upstream forgot this session (it restarted): the request was never delivered, so
@@ -219,7 +256,7 @@ export class Upstream implements UpstreamSource {
         this.logger.warn(`[express-mcp-affinity] upstream ${this.name} lost our session (restarted?); connecting again`);
         if (this.perClient && link?.session) await this.perClient.retire(link.session.sessionId, connection);
         else await this.reconnect(connection);
-        return withinCall(call, async () => run((await this.pick(link?.session)).client, options));
+        return withinCall(call, async () => run(await this.pick(link?.session), options));
       }
     };
     const started = performance.now();
@@ -266,22 +303,32 @@ export class Upstream implements UpstreamSource {
   private callTool(name: string, args: Record<string, unknown>, ctx: HandlerContext): Promise<CallToolResult> {
     return this.request(
       `tools/call ${name}`,
-      (client, options) =>
-        client.callTool({ name, arguments: args }, undefined, {
-          ...options,
-          // Progress of the upstream call, forwarded under the downstream client's own token.
-          onprogress: (p) => void ctx.sendProgress(p.progress, p.total, p.message),
-        }) as Promise<CallToolResult>,
+      async (connection, options) => {
+        // Progress of the upstream call, forwarded under the downstream client's own token (or
+        // dropped when it asked for none), in order, and all of it before the result.
+        const token = `p${++progressTokens}`;
+        let relayed: Promise<void> = Promise.resolve();
+        const stop = connection.onProgress(token, (p) => {
+          relayed = relayed.then(() => ctx.sendProgress(p.progress, p.total, p.message)).catch(() => undefined);
+        });
+        try {
+          const result = await connection.client.callTool({ name, arguments: args, _meta: { progressToken: token } }, undefined, options);
+          await relayed;
+          return result as CallToolResult;
+        } finally {
+          stop();
+        }
+      },
       ctx,
     );
   }
 
   private read(uri: string, ctx: HandlerContext): Promise<ReadResourceResult> {
-    return this.request(`resources/read ${uri}`, (client, options) => client.readResource({ uri }, options), ctx);
+    return this.request(`resources/read ${uri}`, ({ client }, options) => client.readResource({ uri }, options), ctx);
   }
 
   private getPrompt(name: string, args: Record<string, string>, ctx: HandlerContext): Promise<GetPromptResult> {
-    return this.request(`prompts/get ${name}`, (client, options) => client.getPrompt({ name, arguments: args }, options), ctx);
+    return this.request(`prompts/get ${name}`, ({ client }, options) => client.getPrompt({ name, arguments: args }, options), ctx);
   }
 }
 

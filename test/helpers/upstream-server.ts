@@ -38,6 +38,8 @@ export interface UpstreamServer {
   readonly deleted: string[];
   /** The `traceparent` of each POST that had one. */
   readonly traceparents: string[];
+  /** Each request's `Authorization` (`''` without one), with its method: `POST Bearer …`. */
+  readonly authorizations: string[];
   /** Sessions subscribed to each URI. */
   readonly subscribed: Map<string, Set<string>>;
   /** Sends `notifications/resources/updated` to the sessions subscribed to `uri`. */
@@ -55,6 +57,7 @@ export async function startUpstreamServer(port = 0, options: { sessionTools?: bo
   const opened: string[] = [];
   const deleted: string[] = [];
   const traceparents: string[] = [];
+  const authorizations: string[] = [];
   const subscribed = new Map<string, Set<string>>();
   const bySession = new Map<string, McpServer>();
   const addSessionTools = (server: McpServer): void => {
@@ -156,6 +159,7 @@ export async function startUpstreamServer(port = 0, options: { sessionTools?: bo
     const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
     const id = req.headers['mcp-session-id'];
     if (req.method === 'POST' && typeof req.headers.traceparent === 'string') traceparents.push(req.headers.traceparent);
+    authorizations.push(`${req.method} ${req.headers.authorization ?? ''}`);
     if (req.method === 'DELETE' && typeof id === 'string' && transports.has(id)) {
       deleted.push(id);
       for (const set of subscribed.values()) set.delete(id);
@@ -189,6 +193,7 @@ export async function startUpstreamServer(port = 0, options: { sessionTools?: bo
     opened,
     deleted,
     traceparents,
+    authorizations,
     subscribed,
     async touch(uri) {
       for (const sid of subscribed.get(uri) ?? []) await bySession.get(sid)?.server.sendResourceUpdated({ uri });

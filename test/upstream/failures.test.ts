@@ -123,10 +123,8 @@ describe('an upstream killed and restarted mid-session', () => {
 });
 
 describe('an upstream down when the gateway starts', () => {
-  // Bug (lib/upstream/upstream.ts, watch/connect): the first connection is tried once; when it
-  // fails the upstream stays left out (and every call "not connected") until the worker restarts,
-  // even after the upstream comes up. Bounded wait: without a retry nothing ever changes.
-  test.failing('joins the lists once it comes up', async () => {
+  // Tried again, backing off (from 250 ms, up to breakerCooldownMs), until it answers.
+  test('joins the lists once it comes up', async () => {
     const port = await freePort();
     const { logger } = recorder();
     const part = upstream({ url: `http://127.0.0.1:${port}/mcp`, name: 'late', prefix: 'up_', timeoutMs: 500 }, logger);
@@ -246,12 +244,9 @@ describe('an upstream that sends malformed JSON', () => {
 });
 
 describe('the last progress before the result', () => {
-  // Bug (lib/upstream/upstream.ts, callTool): the upstream's progress is relayed with
-  // `void ctx.sendProgress(...)`, not awaited, so when the progress and the result arrive in one
-  // read (usual over stdio) the result is answered first and the progress, sent after the
-  // response, is lost. Seen with server-everything over stdio; reproduced here with a stdio
-  // server that writes both in one write. Over HTTP (separate SSE events) it arrives.
-  test.failing('a progress event that arrives together with the result still reaches the client', async () => {
+  // Progress and result in one read (usual over stdio; this stdio server writes both in one
+  // write): the progress is relayed, in order, before the result is answered.
+  test('a progress event that arrives together with the result still reaches the client', async () => {
     const fed = await gatewayFor({
       command: process.execPath,
       args: [path.join(__dirname, '../fixtures/stdio-progress-upstream.mjs')],
@@ -271,11 +266,8 @@ describe('the last progress before the result', () => {
 });
 
 describe('the error message', () => {
-  // Bug (lib/upstream/upstream-error.ts): UpstreamError extends the SDK's McpError, whose
-  // message starts with "MCP error -32603: "; the gateway puts that whole message into the
-  // JSON-RPC error, so a client reads "MCP error -32603: Upstream …" (and the SDK client,
-  // adding its own prefix, "MCP error -32603: MCP error -32603: Upstream …").
-  test.failing('is `Upstream <name>: <method> <item>: <reason>`, as documented', async () => {
+  // Without the SDK McpError's "MCP error -32603: " prefix (a client's SDK adds its own).
+  test('is `Upstream <name>: <method> <item>: <reason>`, as documented', async () => {
     const up = await startUpstreamServer();
     const fed = await gatewayFor({ url: up.url, name: 'sleepy', timeoutMs: 300 });
     try {
