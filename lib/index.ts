@@ -66,6 +66,7 @@ export type {
   UpstreamItems,
   UpstreamOptions,
   UpstreamSource,
+  UpstreamSpan,
   VirtualServerDefinition,
   WorkerRecord,
 } from './types.js';

@@ -237,6 +237,33 @@ export interface UpstreamOptions {
   forwardAuthorization?: boolean;
   /** Per-upstream Prometheus metrics (latency, errors, open upstream sessions, unavailability). @default none */
   metrics?: MetricsOptions;
+  /**
+   * Told of each upstream call's span once it ends, to record it (an OpenTelemetry exporter, a
+   * log). With it, a call whose request came without a `traceparent` starts a trace of its own.
+   * @default none (the upstream's own tracing still sees the span as its parent)
+   */
+  onSpan?: (span: UpstreamSpan) => void;
+}
+
+/** One upstream call, as a trace span (`onSpan`). */
+export interface UpstreamSpan {
+  /** `tools/call add`, `resources/read memo://x`, … (before the prefix). */
+  readonly name: string;
+  /** The upstream's `name`. */
+  readonly upstream: string;
+  readonly method: string;
+  /** The tool or prompt name, or the resource URI. */
+  readonly item: string;
+  /** The span's own W3C `traceparent`, sent upstream on every request of the call. */
+  readonly traceparent: string;
+  /** The downstream request's `traceparent` (the client's, or the forwarding worker's hop span), when it had one. */
+  readonly parent?: string;
+  /** When the call started, in ms since the epoch. */
+  readonly startTime: number;
+  readonly durationMs: number;
+  readonly outcome: 'ok' | 'error' | 'cancelled';
+  /** The error the client was given, when the call failed. */
+  readonly error?: string;
 }
 
 /** The items an upstream offers now, as catalog items whose handlers call it. */

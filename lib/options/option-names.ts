@@ -88,4 +88,5 @@ export const UPSTREAM_OPTION_NAMES = names<UpstreamOptions>()([
   'sessions',
   'forwardAuthorization',
   'metrics',
+  'onSpan',
 ]);

@@ -11,7 +11,7 @@ export interface UpstreamCall {
   /** What the call is, for errors: `tools/call add`. */
   readonly what: string;
   readonly ctx: HandlerContext;
-  /** The `traceparent` to send upstream: a child of the downstream request's. */
+  /** The `traceparent` to send upstream: the call's span, a child of the downstream request's. */
   readonly traceparent: string | undefined;
   /** Ends the upstream request with this error (the SDK sends `notifications/cancelled`). */
   abort(error: Error): void;

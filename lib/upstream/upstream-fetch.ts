@@ -1,11 +1,10 @@
 /**
- * The `fetch` an HTTP upstream's SDK transport uses: each request of a call carries a child of the
- * downstream request's `traceparent`, and the bytes of a call's answer are counted as they stream
+ * The `fetch` an HTTP upstream's SDK transport uses: each request of a call carries the call's
+ * span (a child of the downstream request's `traceparent`), and the bytes of a call's answer are counted as they stream
  * in; past `maxAnswerBytes` the call ends there, with an error naming the upstream, instead of the
  * whole answer being held first. With `forwardAuthorization`, a request carries the caller's
  * own bearer token: the call's, else the one its per-client upstream session last saw.
  */
-import { childTraceparent } from '../hop/trace.js';
 import { currentCall, type UpstreamCall } from './upstream-call.js';
 import { UpstreamError } from './upstream-error.js';
 
@@ -21,8 +20,8 @@ export function upstreamFetch(upstream: string, maxAnswerBytes: number, forwarde
     if (!call && !token) return base(url, init);
     const headers = new Headers(init?.headers);
     if (token) headers.set('authorization', `Bearer ${token}`);
-    const traceparent = childTraceparent(call?.traceparent);
-    if (traceparent) headers.set('traceparent', traceparent);
+    // The call's own span (lib/upstream/upstream-span.ts): the upstream's spans are its children.
+    if (call?.traceparent) headers.set('traceparent', call.traceparent);
     const response = await base(url, { ...init, headers });
     if (!call || init?.method !== 'POST' || !response.body) return response;
     let bytes = 0;

@@ -1,7 +1,7 @@
 /** `upstream()` options, checked once at creation: wrong ones throw, naming the option and the fix. */
 import { UPSTREAM_OPTION_NAMES } from '../options/option-names.js';
 import { checkOptionsObject, invalidOption } from '../options/validations.js';
-import type { MetricsOptions, UpstreamOptions } from '../types.js';
+import type { MetricsOptions, UpstreamOptions, UpstreamSpan } from '../types.js';
 
 const OWNER = 'upstream';
 
@@ -33,6 +33,7 @@ export interface UpstreamConfig {
   readonly breakerCooldownMs: number;
   readonly sessions: 'per-client' | 'shared';
   readonly forwardAuthorization: boolean;
+  readonly onSpan: ((span: UpstreamSpan) => void) | undefined;
   readonly metrics: MetricsOptions | undefined;
 }
 
@@ -108,6 +109,8 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
     throw invalidOption(OWNER, 'forwardAuthorization', options.forwardAuthorization, 'expected true or false.');
   if (forwardAuthorization && transport.kind === 'stdio')
     throw invalidOption(OWNER, 'forwardAuthorization', true, 'a stdio upstream has no Authorization header: leave it out with command.');
+  if (options.onSpan !== undefined && typeof options.onSpan !== 'function')
+    throw invalidOption(OWNER, 'onSpan', options.onSpan, 'expected a function (span) => void.');
   return {
     name: options.name ?? (transport.kind === 'http' ? transport.url.origin + transport.url.pathname : transport.command),
     transport,
@@ -120,6 +123,7 @@ export function resolveUpstream(options: UpstreamOptions): UpstreamConfig {
     breakerCooldownMs: positive('breakerCooldownMs', 30_000),
     sessions,
     forwardAuthorization,
+    onSpan: options.onSpan,
     metrics: options.metrics,
   };
 }

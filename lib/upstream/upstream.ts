@@ -25,6 +25,7 @@ import { UpstreamError } from './upstream-error.js';
 import { createUpstreamMetrics, type UpstreamFailure, type UpstreamMetrics } from './upstream-metrics.js';
 import { resolveUpstream, type UpstreamConfig } from './upstream-options.js';
 import { UpstreamSessions } from './upstream-sessions.js';
+import { startSpan } from './upstream-span.js';
 import { tellUpdated, UpstreamSubscriptions } from './upstream-subscriptions.js';
 
 const EMPTY: UpstreamItems = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
@@ -242,7 +243,8 @@ export class Upstream implements UpstreamSource {
     const cancel = () => controller.abort(ctx.signal.reason);
     if (ctx.signal.aborted) cancel();
     else ctx.signal.addEventListener('abort', cancel, { once: true });
-    const call: UpstreamCall = { what, ctx, traceparent: link?.traceparent, abort: (error) => controller.abort(error) };
+    const span = startSpan(this.name, what, link?.traceparent, this.config.onSpan);
+    const call: UpstreamCall = { what, ctx, traceparent: span.traceparent, abort: (error) => controller.abort(error) };
     const options = { signal: controller.signal, timeout: timeoutMs };
     const attempt = async (): Promise<T> => {
       const connection = await this.pick(link?.session);
@@ -269,10 +271,14 @@ export class Upstream implements UpstreamSource {
       if (bytes > maxAnswerBytes)
         throw new UpstreamError(this.name, `${what}: an answer of ${bytes} bytes, over maxAnswerBytes (${maxAnswerBytes})`);
       this.metrics.request(method, 'ok', seconds());
+      span.end('ok');
       return answer;
     } catch (error) {
-      this.metrics.request(method, ctx.signal.aborted ? 'cancelled' : 'error', seconds());
-      throw this.failed(what, error, ctx);
+      const outcome = ctx.signal.aborted ? 'cancelled' : 'error';
+      this.metrics.request(method, outcome, seconds());
+      const failure = this.failed(what, error, ctx);
+      span.end(outcome, failure);
+      throw failure;
     } finally {
       ctx.signal.removeEventListener('abort', cancel);
     }

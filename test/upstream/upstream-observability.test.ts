@@ -7,7 +7,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import * as promClient from 'prom-client';
-import { createCatalog, type MemoryCatalog, newConnectionFetch, upstream } from '../../lib/index';
+import { createCatalog, type MemoryCatalog, newConnectionFetch, type UpstreamSpan, upstream } from '../../lib/index';
 import { type RunningGateway, rpc, startGateway } from '../helpers/gateway';
 import { freePort } from '../helpers/ports';
 import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
@@ -21,10 +21,14 @@ describe('an upstream, bounded and observed', () => {
   let gateway: RunningGateway;
   let catalog: MemoryCatalog;
   const registry = new promClient.Registry();
+  const spans: UpstreamSpan[] = [];
   beforeAll(async () => {
     up = await startUpstreamServer(0, { sessionTools: true });
     const metrics = { promClient, registry };
-    const bounded = upstream({ url: up.url, prefix: 'up_', name: 'up', maxAnswerBytes: 4096, metrics }, quiet);
+    const bounded = upstream(
+      { url: up.url, prefix: 'up_', name: 'up', maxAnswerBytes: 4096, metrics, onSpan: (span) => void spans.push(span) },
+      quiet,
+    );
     const gone = upstream({ url: `http://127.0.0.1:${await freePort()}/mcp`, name: 'gone', metrics }, quiet);
     catalog = createCatalog({ fed: { ...bounded }, dead: { ...gone } }, { logger: quiet });
     await Promise.all([bounded.upstreams[0]!.ready(), gone.upstreams[0]!.ready()]);
@@ -117,5 +121,46 @@ describe('an upstream, bounded and observed', () => {
     expect(up.traceparents.at(-1)).toMatch(new RegExp(`^00-${TRACE_ID}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`));
     expect(sessionless.body).toContain(up.opened[0]);
     expect(up.opened.length).toBe(opened);
+  });
+
+  test('onSpan: one span per call, whose traceparent the upstream received, child of the client’s; a failed call’s span says why', async () => {
+    const client = await connect({ traceparent: TRACEPARENT });
+    try {
+      spans.length = 0;
+      const before = up.traceparents.length;
+      await client.callTool({ name: 'up_whoami' });
+      expect(spans).toHaveLength(1);
+      const [span] = spans;
+      expect(span).toMatchObject({
+        name: 'tools/call whoami',
+        upstream: 'up',
+        method: 'tools/call',
+        item: 'whoami',
+        outcome: 'ok',
+        parent: TRACEPARENT,
+      });
+      expect(span!.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`));
+      expect(new Set(up.traceparents.slice(before))).toEqual(new Set([span!.traceparent]));
+      expect(span!.durationMs).toBeGreaterThanOrEqual(0);
+      await expect(client.callTool({ name: 'up_flood', arguments: {} })).rejects.toThrow(/over maxAnswerBytes/);
+      expect(spans[1]).toMatchObject({
+        name: 'tools/call flood',
+        outcome: 'error',
+        error: expect.stringMatching(/^Upstream up: tools\/call flood: an answer of/),
+      });
+    } finally {
+      await client.close();
+    }
+    // Without a traceparent from the client, a trace of its own (onSpan is set).
+    const bare = await connect();
+    try {
+      spans.length = 0;
+      await bare.callTool({ name: 'up_whoami' });
+      expect(spans[0]!.parent).toBeUndefined();
+      expect(spans[0]!.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(spans[0]!.traceparent).not.toContain(TRACE_ID);
+    } finally {
+      await bare.close();
+    }
   });
 });
