@@ -137,6 +137,21 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     expect(await store.getSession('w1.busy')).toBeDefined();
   });
 
+  test('a worker registered under key layout v1 (mixed gateway versions) is warned about, once', async () => {
+    const prefix = uniquePrefix('legacy');
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), error: () => undefined, info: () => undefined };
+    const store = make({ prefix, logger });
+    await client().set(`${prefix}{affinity}:worker:old1`, JSON.stringify({ workerId: 'old1', internalUrl: 'http://10.0.0.9:4000' }));
+    expect(await store.getWorker('old1')).toBeUndefined(); // a v2 gateway does not route to it...
+    await waitFor(() => warnings.length > 0, { what: 'the layout warning' }); // ...and says why
+    expect(warnings[0]).toMatch(/old1 is registered under RedisStore key layout v1/);
+    // Once warned, the store checks no more.
+    await client().set(`${prefix}{affinity}:worker:old2`, '{}');
+    expect(await store.getWorker('old2')).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+  });
+
   test('a duplicate worker id is refused at registration', async () => {
     const prefix = uniquePrefix('dup');
     const first = make({ prefix });
