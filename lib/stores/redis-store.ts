@@ -13,11 +13,11 @@
  *   no request hangs on a dead Redis; heartbeats re-create what a restarted Redis lost.
  */
 import { ErrorCodes, McpAffinityError } from '../errors.js';
-import type { GatewayEvent, Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import type { GatewayEvent, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
 import { RedisCalls } from './redis-calls.js';
 import { RedisEvents } from './redis-events.js';
 import { RedisKeys } from './redis-keys.js';
-import { resolveRedisStoreOptions } from './redis-options.js';
+import { type ResolvedRedisStoreOptions, resolveRedisStoreOptions } from './redis-options.js';
 import { SCRIPTS, type Script, toRecord } from './redis-scripts.js';
 import type { RedisClientLike, RedisStoreOptions, RedisStoreStats } from './redis-types.js';
 
@@ -28,14 +28,8 @@ export class RedisStore implements SessionStore {
   /** Whether a version-1 worker was met (warned about once). */
   private legacyWarned = false;
   private readonly calls: RedisCalls;
-  private readonly sessionTtlMs: number;
-  private readonly touchIntervalMs: number;
-  private readonly heartbeatIntervalMs: number;
-  private readonly heartbeatTtlMs: number;
-  private readonly workerCacheMs: number;
-  private readonly operationTimeoutMs: number;
-  private readonly serveStaleOnError: boolean;
-  private readonly logger: Logger;
+  /** The options, checked, with their defaults. */
+  private readonly o: ResolvedRedisStoreOptions;
   private readonly workerCache = new Map<string, { record: WorkerRecord; fetchedAt: number }>();
   private readonly lastTouch = new Map<string, number>();
   private readonly lookups = new Map<string, Promise<WorkerRecord | undefined>>();
@@ -48,18 +42,11 @@ export class RedisStore implements SessionStore {
 
   constructor(options: RedisStoreOptions) {
     const o = resolveRedisStoreOptions(options);
+    this.o = o;
     this.client = o.client;
     this.keys = new RedisKeys(o.prefix);
-    this.sessionTtlMs = o.sessionTtlMs;
-    this.touchIntervalMs = o.touchIntervalMs;
-    this.heartbeatIntervalMs = o.heartbeatIntervalMs;
-    this.heartbeatTtlMs = o.heartbeatTtlMs;
-    this.workerCacheMs = o.workerCacheMs;
-    this.operationTimeoutMs = o.operationTimeoutMs;
-    this.serveStaleOnError = o.serveStaleOnError;
-    this.logger = o.logger;
-    this.calls = new RedisCalls(this.client, this.operationTimeoutMs);
-    this.events = new RedisEvents(this.client, this.keys.events(), this.logger);
+    this.calls = new RedisCalls(this.client, this.o.operationTimeoutMs);
+    this.events = new RedisEvents(this.client, this.keys.events(), this.o.logger);
   }
 
   private workerKey(workerId: string): string {
@@ -73,12 +60,12 @@ export class RedisStore implements SessionStore {
   }
 
   async registerWorker(worker: WorkerRecord): Promise<void> {
-    await this.calls.ready(5 * this.operationTimeoutMs);
+    await this.calls.ready(5 * this.o.operationTimeoutMs);
     this.unknownWorkers.delete(worker.workerId);
     const key = this.workerKey(worker.workerId);
     const value = JSON.stringify(worker);
     const sentAt = Date.now();
-    const created = await this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs, 'NX'));
+    const created = await this.call(() => this.client.set(key, value, 'PX', this.o.heartbeatTtlMs, 'NX'));
     if (created !== 'OK') {
       const existing = await this.call(() => this.client.get(key));
       if (existing !== value) {
@@ -88,7 +75,7 @@ export class RedisStore implements SessionStore {
         );
       }
     }
-    const lease = { until: sentAt + this.heartbeatTtlMs, lapses: 0 };
+    const lease = { until: sentAt + this.o.heartbeatTtlMs, lapses: 0 };
     this.leases.set(worker.workerId, lease);
     clearInterval(this.heartbeats.get(worker.workerId));
     const beat = setInterval(() => {
@@ -96,11 +83,11 @@ export class RedisStore implements SessionStore {
       // The lease ran out before this beat (the process was paused, or Redis was away).
       if (at > lease.until) lease.lapses++;
       // SET, not PEXPIRE: after a Redis restart this re-creates the membership.
-      this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs)).then(
-        () => void (lease.until = Math.max(lease.until, at + this.heartbeatTtlMs)),
-        (error: unknown) => this.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
+      this.call(() => this.client.set(key, value, 'PX', this.o.heartbeatTtlMs)).then(
+        () => void (lease.until = Math.max(lease.until, at + this.o.heartbeatTtlMs)),
+        (error: unknown) => this.o.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
       );
-    }, this.heartbeatIntervalMs);
+    }, this.o.heartbeatIntervalMs);
     beat.unref();
     this.heartbeats.set(worker.workerId, beat);
   }
@@ -132,12 +119,12 @@ export class RedisStore implements SessionStore {
   getWorker(workerId: string): WorkerRecord | undefined | Promise<WorkerRecord | undefined> {
     const cached = this.workerCache.get(workerId);
     const now = Date.now();
-    if (cached && now - cached.fetchedAt < this.workerCacheMs) {
+    if (cached && now - cached.fetchedAt < this.o.workerCacheMs) {
       this.counters.workerCacheHits++;
       return cached.record;
     }
     const unknownSince = this.unknownWorkers.get(workerId);
-    if (unknownSince !== undefined && now - unknownSince < Math.min(this.workerCacheMs, 1000)) {
+    if (unknownSince !== undefined && now - unknownSince < Math.min(this.o.workerCacheMs, 1000)) {
       this.counters.workerCacheHits++;
       return undefined;
     }
@@ -161,8 +148,8 @@ export class RedisStore implements SessionStore {
           return record;
         },
         (error: unknown) => {
-          if (this.serveStaleOnError && cached) {
-            this.logger.warn(`[express-mcp-affinity] Redis unavailable; routing to ${workerId} from a stale cache entry`);
+          if (this.o.serveStaleOnError && cached) {
+            this.o.logger.warn(`[express-mcp-affinity] Redis unavailable; routing to ${workerId} from a stale cache entry`);
             return cached.record;
           }
           throw error;
@@ -180,7 +167,7 @@ export class RedisStore implements SessionStore {
       (value) => {
         if (!value || this.legacyWarned) return;
         this.legacyWarned = true;
-        this.logger.warn(
+        this.o.logger.warn(
           `[express-mcp-affinity] worker ${workerId} is registered under RedisStore key layout v1 ({affinity} keys): gateways of both layouts share this prefix and cannot route to each other; upgrade every host (docs/multi-host.md)`,
         );
       },
@@ -199,7 +186,7 @@ export class RedisStore implements SessionStore {
       this.run(
         SCRIPTS.claim,
         [this.keys.session(record.sessionId), this.keys.sessionSet(record.sessionId, record.workerId)],
-        [record.workerId, record.scope, this.sessionTtlMs, record.sessionId, JSON.stringify(record.snapshot ?? null)],
+        [record.workerId, record.scope, this.o.sessionTtlMs, record.sessionId, JSON.stringify(record.snapshot ?? null)],
       ),
     );
     if (Number(result) === 1) this.lastTouch.set(record.sessionId, Date.now());
@@ -253,7 +240,7 @@ export class RedisStore implements SessionStore {
       this.run(
         SCRIPTS.adopt,
         [this.keys.session(sessionId)],
-        [workerId, this.keys.bucketOf(sessionId), goneOwner, this.sessionTtlMs, sessionId],
+        [workerId, this.keys.bucketOf(sessionId), goneOwner, this.o.sessionTtlMs, sessionId],
       ),
     );
     return toRecord(sessionId, fields);
@@ -277,18 +264,18 @@ export class RedisStore implements SessionStore {
   touchSession(sessionId: string, workerId: string, scope: string): void {
     const now = Date.now();
     const last = this.lastTouch.get(sessionId);
-    if (last !== undefined && now - last < this.touchIntervalMs) return;
+    if (last !== undefined && now - last < this.o.touchIntervalMs) return;
     this.lastTouch.set(sessionId, now);
     this.call(() =>
       this.run(
         SCRIPTS.touch,
         [this.keys.session(sessionId), this.keys.sessionSet(sessionId, workerId)],
-        [workerId, scope, this.sessionTtlMs, sessionId],
+        [workerId, scope, this.o.sessionTtlMs, sessionId],
       ),
     ).catch((error: unknown) => {
       // Try again on the next request rather than after a whole interval.
       this.lastTouch.delete(sessionId);
-      this.logger.debug?.(`[express-mcp-affinity] refreshing session ${sessionId} failed: ${String(error)}`);
+      this.o.logger.debug?.(`[express-mcp-affinity] refreshing session ${sessionId} failed: ${String(error)}`);
     });
   }
 
