@@ -25,7 +25,7 @@ export {
 } from './stores/event-stores.js';
 export { MemoryStore } from './stores/memory-store.js';
 export { RedisStore } from './stores/redis-store.js';
-export type { RedisClientLike, RedisStoreOptions, RedisStoreStats, RedisSubscriberLike } from './stores/redis-types.js';
+export type { RedisClientLike, RedisScannerLike, RedisStoreOptions, RedisStoreStats, RedisSubscriberLike } from './stores/redis-types.js';
 export {
   runStoreContract,
   type StoreContractCase,

@@ -9,6 +9,9 @@
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3000 npm start
 //   REDIS_URL=redis://127.0.0.1:6379 MCP_AFFINITY_SECRET=<shared> PORT=3001 npm start
 //
+// On a Redis Cluster, REDIS_CLUSTER_NODES lists some of its nodes instead (host:port,host:port):
+// sessions spread over its masters.
+//
 // Sessions outlive their worker: a killed or drained worker's sessions are adopted by another
 // (MCP_AFFINITY_DRAIN_MS: the drain period on SIGTERM; MCP_AFFINITY_HIBERNATE_MS: idle sessions
 // drop their SDK objects after this long and are rebuilt on their next request).
@@ -41,7 +44,10 @@ import { parseUpstreams, UpstreamsConfigError } from './upstreams.mjs';
 const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST ?? '127.0.0.1';
 const WORKERS = Number(process.env.WORKERS ?? 2);
+// A Redis Cluster's seed nodes (host:port,…), or one Redis: either makes the workers share RedisStore.
+const REDIS_CLUSTER_NODES = process.env.REDIS_CLUSTER_NODES?.split(',').filter(Boolean);
 const REDIS_URL = process.env.REDIS_URL;
+const SHARED_REDIS = Boolean(REDIS_URL || REDIS_CLUSTER_NODES?.length);
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 const ALLOWED_HOSTS = process.env.MCP_ALLOWED_HOSTS
   ? process.env.MCP_ALLOWED_HOSTS.split(',').map((h) => h.trim())
@@ -62,14 +68,14 @@ const UPSTREAMS = (() => {
 if (cluster.isPrimary) {
   // One secret for every worker; generated here when none is given, so forks inherit it.
   const secret = process.env.MCP_AFFINITY_SECRET ?? randomBytes(32).toString('base64url');
-  if (REDIS_URL && !process.env.MCP_AFFINITY_SECRET) {
+  if (SHARED_REDIS && !process.env.MCP_AFFINITY_SECRET) {
     console.warn(
       'MCP_AFFINITY_SECRET is not set: this host generated its own, so other hosts cannot forward to it. Set the same secret on every host.',
     );
   }
   // The embedded store's table of workers; with Redis, the workers share Redis instead.
   // A worker silent past its heartbeat (paused, hung) counts as gone: its sessions are adopted.
-  if (!REDIS_URL) setupClusterPrimary({ onWorkerLost: (workerId) => console.log(`worker ${workerId} lost: no heartbeat`) });
+  if (!SHARED_REDIS) setupClusterPrimary({ onWorkerLost: (workerId) => console.log(`worker ${workerId} lost: no heartbeat`) });
   let stopping = false;
   let readyWorkers = 0;
   // The public port is one listening socket, held by this primary and accepted from by every
@@ -124,15 +130,17 @@ if (cluster.isPrimary) {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   console.log(
-    `primary pid ${process.pid}: ${WORKERS} workers on ${REDIS_URL ? 'RedisStore' : 'the embedded cluster store'}, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{${['alpha', 'beta', 'conformance', ...Object.keys(UPSTREAMS)].join(',')}}/mcp`,
+    `primary pid ${process.pid}: ${WORKERS} workers on ${REDIS_CLUSTER_NODES?.length ? 'RedisStore on a Redis Cluster' : SHARED_REDIS ? 'RedisStore' : 'the embedded cluster store'}, MCP endpoints http://${HOST}:${PORT}/mcp and /servers/{${['alpha', 'beta', 'conformance', ...Object.keys(UPSTREAMS)].join(',')}}/mcp`,
   );
 } else {
   let redis;
   let store;
   const auth = authFromEnv();
-  if (REDIS_URL) {
-    const { Redis } = await import('ioredis');
-    redis = new Redis(REDIS_URL);
+  if (SHARED_REDIS) {
+    const { Cluster, Redis } = await import('ioredis');
+    redis = REDIS_CLUSTER_NODES?.length
+      ? new Cluster(REDIS_CLUSTER_NODES.map((node) => ({ host: node.split(':')[0], port: Number(node.split(':')[1]) })))
+      : new Redis(REDIS_URL);
     store = new RedisStore({ client: redis, prefix: process.env.MCP_AFFINITY_REDIS_PREFIX });
     await redis.ping();
   }

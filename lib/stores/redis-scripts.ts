@@ -1,6 +1,7 @@
 /**
  * The Lua scripts `RedisStore` runs, each one atomic on the server, and how their answers become
- * records. Keys passed as KEYS; related keys built from the prefix share its hash tag.
+ * records. Keys passed as KEYS; related keys built from a bucket's prefix share its hash tag, so
+ * every script stays within one Redis Cluster slot.
  */
 import { createHash } from 'node:crypto';
 import type { SessionRecord } from '../types.js';
@@ -37,11 +38,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`;
 
-// KEYS[1] worker key, KEYS[2] its session set. ARGV[1] session key prefix.
+// KEYS[1] a worker's session set in one bucket. ARGV: the bucket's session key prefix, workerId.
+// The sessions the worker still owns go (one call per bucket: each bucket is one Cluster slot).
 const DEREGISTER = `
-local ids = redis.call('SMEMBERS', KEYS[2])
-for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
-redis.call('DEL', KEYS[2])
+local ids = redis.call('SMEMBERS', KEYS[1])
+for _, id in ipairs(ids) do
+  if redis.call('HGET', ARGV[1] .. id, 'workerId') == ARGV[2] then redis.call('DEL', ARGV[1] .. id) end
+end
 return redis.call('DEL', KEYS[1])`;
 
 // KEYS[1] session hash. A session whose owner's heartbeat expired stays until its TTL, for another
@@ -58,12 +61,13 @@ if fields[1] ~= ARGV[1] or tostring(fields[2] or '0') ~= ARGV[2] then return 0 e
 redis.call('HSET', KEYS[1], 'snapshot', ARGV[3])
 return 1`;
 
-// KEYS[1] session hash. ARGV: adopter, key prefix, unreachable worker ('' for none), ttl, sessionId.
-// The owner is gone when its heartbeat key expired, or the caller found it unreachable.
+// KEYS[1] session hash. ARGV: adopter, the bucket's key prefix, the owner found gone, ttl, sessionId.
+// A compare-and-set: the session moves only while that gone owner still holds it (the caller
+// checked the owner's liveness, a key in another slot, before). Membership sets share the bucket.
 const ADOPT = `
 local owner = redis.call('HGET', KEYS[1], 'workerId')
 if owner == false then return false end
-if owner ~= ARGV[1] and (owner == ARGV[3] or redis.call('EXISTS', ARGV[2] .. 'worker:' .. owner) == 0) then
+if owner ~= ARGV[1] and owner == ARGV[3] then
   local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1
   redis.call('HSET', KEYS[1], 'workerId', ARGV[1], 'epoch', epoch)
   redis.call('SREM', ARGV[2] .. 'sessions:' .. owner, ARGV[5])
@@ -86,24 +90,6 @@ export function toRecord(sessionId: string, fields: unknown): SessionRecord | un
   return { sessionId, workerId, scope, epoch: Number(epoch ?? 0), ...(parsed ? { snapshot: parsed } : {}) };
 }
 
-// The session ids whose record's snapshot names the principal ARGV[2]. KEYS[1] only routes the
-// script to the node holding the gateway's keys (one hash tag). A full SCAN: for admin use.
-const LIST_SESSIONS = `
-local cursor = '0'
-local out = {}
-repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-  cursor = page[1]
-  for _, key in ipairs(page[2]) do
-    local snapshot = redis.call('HGET', key, 'snapshot')
-    if snapshot and snapshot ~= 'null' then
-      local ok, decoded = pcall(cjson.decode, snapshot)
-      if ok and type(decoded) == 'table' and decoded.principal == ARGV[2] then table.insert(out, key) end
-    end
-  end
-until cursor == '0'
-return out`;
-
 export interface Script {
   readonly source: string;
   readonly sha: string;
@@ -117,5 +103,4 @@ export const SCRIPTS = {
   getSession: script(GET_SESSION),
   save: script(SAVE),
   adopt: script(ADOPT),
-  listSessions: script(LIST_SESSIONS),
 };

@@ -2,7 +2,8 @@
  * `RedisStore`: workers and sessions shared by gateways on many hosts, through an `ioredis` client
  * you created and connected (the store never quits it).
  *
- * - Every key lives under one hash tag, so the multi-key scripts run unchanged on Redis Cluster.
+ * - Key layout version 2 (redis-keys.ts): sessions spread over 256 hash tags (buckets), so on a
+ *   Redis Cluster they spread over every master; every script touches keys of one slot.
  * - Workers are keys with a heartbeat TTL: a host that dies silently drops out within
  *   `heartbeatTtlMs`. Lookups of remote workers are cached for `workerCacheMs` (a hit costs no
  *   round trip), and forgotten at once when a forward finds the owner gone.
@@ -12,29 +13,26 @@
  *   no request hangs on a dead Redis; heartbeats re-create what a restarted Redis lost.
  */
 import { ErrorCodes, McpAffinityError } from '../errors.js';
-import { checkLogger, checkOptionsObject, invalidOption, positiveInteger } from '../options/validations.js';
-import type { GatewayEvent, Logger, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import type { GatewayEvent, SessionRecord, SessionStore, WorkerRecord } from '../types.js';
+import { RedisCalls } from './redis-calls.js';
+import { RedisEvents } from './redis-events.js';
+import { RedisKeys } from './redis-keys.js';
+import { type ResolvedRedisStoreOptions, resolveRedisStoreOptions } from './redis-options.js';
 import { SCRIPTS, type Script, toRecord } from './redis-scripts.js';
-import type { RedisClientLike, RedisStoreOptions, RedisStoreStats, RedisSubscriberLike } from './redis-types.js';
-
-const OWNER = 'RedisStore';
+import type { RedisClientLike, RedisStoreOptions, RedisStoreStats } from './redis-types.js';
 
 export class RedisStore implements SessionStore {
   private readonly client: RedisClientLike;
-  private readonly keyPrefix: string;
-  private readonly sessionTtlMs: number;
-  private readonly touchIntervalMs: number;
-  private readonly heartbeatIntervalMs: number;
-  private readonly heartbeatTtlMs: number;
-  private readonly workerCacheMs: number;
-  private readonly operationTimeoutMs: number;
-  private readonly serveStaleOnError: boolean;
-  private readonly logger: Logger;
+  private readonly keys: RedisKeys;
+  private readonly events: RedisEvents;
+  /** Whether a version-1 worker was met (warned about once). */
+  private legacyWarned = false;
+  private readonly calls: RedisCalls;
+  /** The options, checked, with their defaults. */
+  private readonly o: ResolvedRedisStoreOptions;
   private readonly workerCache = new Map<string, { record: WorkerRecord; fetchedAt: number }>();
   private readonly lastTouch = new Map<string, number>();
   private readonly lookups = new Map<string, Promise<WorkerRecord | undefined>>();
-  private subscriber: RedisSubscriberLike | undefined;
-  private readonly eventListeners = new Set<(event: GatewayEvent) => void>();
   /** Worker ids Redis did not know, and when it said so. */
   private readonly unknownWorkers = new Map<string, number>();
   private readonly heartbeats = new Map<string, NodeJS.Timeout>();
@@ -43,123 +41,31 @@ export class RedisStore implements SessionStore {
   private readonly counters: RedisStoreStats = { roundTrips: 0, workerCacheHits: 0, workerCacheMisses: 0 };
 
   constructor(options: RedisStoreOptions) {
-    checkOptionsObject(OWNER, options, [
-      'client',
-      'prefix',
-      'sessionTtlMs',
-      'touchIntervalMs',
-      'heartbeatIntervalMs',
-      'heartbeatTtlMs',
-      'workerCacheMs',
-      'operationTimeoutMs',
-      'serveStaleOnError',
-      'logger',
-    ]);
-    const client = options.client as unknown as Record<string, unknown> | undefined;
-    if (!client || typeof client.evalsha !== 'function' || typeof client.set !== 'function') {
-      throw invalidOption(
-        OWNER,
-        'client',
-        options.client,
-        'expected an ioredis client you created, e.g. new Redis(process.env.REDIS_URL); the store never quits it.',
-      );
-    }
-    this.client = options.client;
-    const prefix = options.prefix ?? 'mcp-affinity:';
-    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-      throw invalidOption(
-        OWNER,
-        'prefix',
-        prefix,
-        'expected a string without { or } (the store adds its own hash tag), such as "mcp-affinity:".',
-      );
-    }
-    // One hash tag for every key: multi-key scripts stay within one Redis Cluster slot.
-    this.keyPrefix = `${prefix}{affinity}:`;
-    this.sessionTtlMs = positiveInteger(OWNER, 'sessionTtlMs', options.sessionTtlMs, 30 * 60_000);
-    this.touchIntervalMs = positiveInteger(
-      OWNER,
-      'touchIntervalMs',
-      options.touchIntervalMs,
-      Math.min(60_000, Math.ceil(this.sessionTtlMs / 10)),
-    );
-    this.heartbeatIntervalMs = positiveInteger(OWNER, 'heartbeatIntervalMs', options.heartbeatIntervalMs, 2000);
-    this.heartbeatTtlMs = positiveInteger(OWNER, 'heartbeatTtlMs', options.heartbeatTtlMs, 3 * this.heartbeatIntervalMs);
-    if (this.heartbeatTtlMs <= this.heartbeatIntervalMs) {
-      throw invalidOption(
-        OWNER,
-        'heartbeatTtlMs',
-        this.heartbeatTtlMs,
-        `expected more than heartbeatIntervalMs (${this.heartbeatIntervalMs}), such as ${3 * this.heartbeatIntervalMs}, or a live worker would flap.`,
-      );
-    }
-    this.workerCacheMs = positiveInteger(OWNER, 'workerCacheMs', options.workerCacheMs, this.heartbeatIntervalMs);
-    this.operationTimeoutMs = positiveInteger(OWNER, 'operationTimeoutMs', options.operationTimeoutMs, 1000);
-    if (options.serveStaleOnError !== undefined && typeof options.serveStaleOnError !== 'boolean') {
-      throw invalidOption(OWNER, 'serveStaleOnError', options.serveStaleOnError, 'expected true or false.');
-    }
-    this.serveStaleOnError = options.serveStaleOnError ?? true;
-    this.logger = checkLogger(OWNER, options.logger);
+    const o = resolveRedisStoreOptions(options);
+    this.o = o;
+    this.client = o.client;
+    this.keys = new RedisKeys(o.prefix);
+    this.calls = new RedisCalls(this.client, this.o.operationTimeoutMs);
+    this.events = new RedisEvents(this.client, this.keys.events(), this.o.logger);
   }
 
   private workerKey(workerId: string): string {
-    return `${this.keyPrefix}worker:${workerId}`;
+    return this.keys.worker(workerId);
   }
-  private sessionKey(sessionId: string): string {
-    return `${this.keyPrefix}session:${sessionId}`;
+  private call<T>(run: () => Promise<T>): Promise<T> {
+    return this.calls.call(run);
   }
-  private sessionSetKey(workerId: string): string {
-    return `${this.keyPrefix}sessions:${workerId}`;
-  }
-
-  /** Runs one Redis call within the operation timeout; fails at once while the client is not ready. */
-  private async call<T>(run: () => Promise<T>): Promise<T> {
-    if (this.client.status !== 'ready') {
-      throw new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, `RedisStore: Redis is not available (client status ${this.client.status})`);
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, `RedisStore: Redis did not answer within ${this.operationTimeoutMs} ms`),
-          ),
-        this.operationTimeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([run(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private async run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
-    const client = this.client;
-    try {
-      return await client.evalsha(s.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
-      return client.eval(s.source, keys.length, ...keys, ...args);
-    }
-  }
-
-  /** Waits (bounded) for a client that is still connecting, as at start-up. */
-  private async ready(ms: number): Promise<void> {
-    if (this.client.status === 'ready' || typeof this.client.once !== 'function') return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.client.once!('ready', () => (clearTimeout(timer), resolve()));
-    });
+  private run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+    return this.calls.run(s, keys, args);
   }
 
   async registerWorker(worker: WorkerRecord): Promise<void> {
-    await this.ready(5 * this.operationTimeoutMs);
+    await this.calls.ready(5 * this.o.operationTimeoutMs);
     this.unknownWorkers.delete(worker.workerId);
     const key = this.workerKey(worker.workerId);
     const value = JSON.stringify(worker);
     const sentAt = Date.now();
-    const created = await this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs, 'NX'));
+    const created = await this.call(() => this.client.set(key, value, 'PX', this.o.heartbeatTtlMs, 'NX'));
     if (created !== 'OK') {
       const existing = await this.call(() => this.client.get(key));
       if (existing !== value) {
@@ -169,7 +75,7 @@ export class RedisStore implements SessionStore {
         );
       }
     }
-    const lease = { until: sentAt + this.heartbeatTtlMs, lapses: 0 };
+    const lease = { until: sentAt + this.o.heartbeatTtlMs, lapses: 0 };
     this.leases.set(worker.workerId, lease);
     clearInterval(this.heartbeats.get(worker.workerId));
     const beat = setInterval(() => {
@@ -177,11 +83,11 @@ export class RedisStore implements SessionStore {
       // The lease ran out before this beat (the process was paused, or Redis was away).
       if (at > lease.until) lease.lapses++;
       // SET, not PEXPIRE: after a Redis restart this re-creates the membership.
-      this.call(() => this.client.set(key, value, 'PX', this.heartbeatTtlMs)).then(
-        () => void (lease.until = Math.max(lease.until, at + this.heartbeatTtlMs)),
-        (error: unknown) => this.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
+      this.call(() => this.client.set(key, value, 'PX', this.o.heartbeatTtlMs)).then(
+        () => void (lease.until = Math.max(lease.until, at + this.o.heartbeatTtlMs)),
+        (error: unknown) => this.o.logger.warn(`[express-mcp-affinity] heartbeat of ${worker.workerId} failed: ${String(error)}`),
       );
-    }, this.heartbeatIntervalMs);
+    }, this.o.heartbeatIntervalMs);
     beat.unref();
     this.heartbeats.set(worker.workerId, beat);
   }
@@ -199,20 +105,26 @@ export class RedisStore implements SessionStore {
     clearInterval(this.heartbeats.get(workerId));
     this.heartbeats.delete(workerId);
     this.workerCache.delete(workerId);
+    // One script per bucket (one Cluster slot each), sent together; then the membership.
     await this.call(() =>
-      this.run(SCRIPTS.deregister, [this.workerKey(workerId), this.sessionSetKey(workerId)], [`${this.keyPrefix}session:`]),
+      Promise.all(
+        this.keys
+          .buckets()
+          .map((bucket) => this.run(SCRIPTS.deregister, [`${bucket}sessions:${workerId}`], [`${bucket}session:`, workerId])),
+      ),
     );
+    await this.call(() => this.client.del(this.workerKey(workerId)));
   }
 
   getWorker(workerId: string): WorkerRecord | undefined | Promise<WorkerRecord | undefined> {
     const cached = this.workerCache.get(workerId);
     const now = Date.now();
-    if (cached && now - cached.fetchedAt < this.workerCacheMs) {
+    if (cached && now - cached.fetchedAt < this.o.workerCacheMs) {
       this.counters.workerCacheHits++;
       return cached.record;
     }
     const unknownSince = this.unknownWorkers.get(workerId);
-    if (unknownSince !== undefined && now - unknownSince < Math.min(this.workerCacheMs, 1000)) {
+    if (unknownSince !== undefined && now - unknownSince < Math.min(this.o.workerCacheMs, 1000)) {
       this.counters.workerCacheHits++;
       return undefined;
     }
@@ -228,6 +140,7 @@ export class RedisStore implements SessionStore {
             // Remembered briefly, so ids naming no worker cannot make every request a round trip.
             if (this.unknownWorkers.size >= 10_000) this.unknownWorkers.clear(); // bounded, whatever ids arrive
             this.unknownWorkers.set(workerId, Date.now());
+            this.checkLegacy(workerId);
             return undefined;
           }
           const record = JSON.parse(value) as WorkerRecord;
@@ -235,8 +148,8 @@ export class RedisStore implements SessionStore {
           return record;
         },
         (error: unknown) => {
-          if (this.serveStaleOnError && cached) {
-            this.logger.warn(`[express-mcp-affinity] Redis unavailable; routing to ${workerId} from a stale cache entry`);
+          if (this.o.serveStaleOnError && cached) {
+            this.o.logger.warn(`[express-mcp-affinity] Redis unavailable; routing to ${workerId} from a stale cache entry`);
             return cached.record;
           }
           throw error;
@@ -245,6 +158,21 @@ export class RedisStore implements SessionStore {
       .finally(() => this.lookups.delete(workerId));
     this.lookups.set(workerId, lookup);
     return lookup;
+  }
+
+  /** Warns once when a worker unknown here is registered under key layout version 1 (mixed versions). */
+  private checkLegacy(workerId: string): void {
+    if (this.legacyWarned) return;
+    this.call(() => this.client.get(this.keys.legacyWorker(workerId))).then(
+      (value) => {
+        if (!value || this.legacyWarned) return;
+        this.legacyWarned = true;
+        this.o.logger.warn(
+          `[express-mcp-affinity] worker ${workerId} is registered under RedisStore key layout v1 ({affinity} keys): gateways of both layouts share this prefix and cannot route to each other; upgrade every host (docs/multi-host.md)`,
+        );
+      },
+      () => undefined,
+    );
   }
 
   /** Drops a cached worker, e.g. when a forward found nobody listening at its address. */
@@ -257,8 +185,8 @@ export class RedisStore implements SessionStore {
     const result = await this.call(() =>
       this.run(
         SCRIPTS.claim,
-        [this.sessionKey(record.sessionId), this.sessionSetKey(record.workerId)],
-        [record.workerId, record.scope, this.sessionTtlMs, record.sessionId, JSON.stringify(record.snapshot ?? null)],
+        [this.keys.session(record.sessionId), this.keys.sessionSet(record.sessionId, record.workerId)],
+        [record.workerId, record.scope, this.o.sessionTtlMs, record.sessionId, JSON.stringify(record.snapshot ?? null)],
       ),
     );
     if (Number(result) === 1) this.lastTouch.set(record.sessionId, Date.now());
@@ -267,33 +195,53 @@ export class RedisStore implements SessionStore {
 
   async getSession(sessionId: string): Promise<SessionRecord | undefined> {
     this.counters.roundTrips++;
-    const fields = await this.call(() => this.run(SCRIPTS.getSession, [this.sessionKey(sessionId)], []));
+    const fields = await this.call(() => this.run(SCRIPTS.getSession, [this.keys.session(sessionId)], []));
     return toRecord(sessionId, fields);
   }
 
-  /** The sessions of a principal (a SCAN of the gateway's session keys: for admin use, not per request). */
+  /**
+   * The sessions of a principal: a SCAN of the gateway's session keys on every master of a Cluster
+   * (or the one server), for admin use, not per request.
+   */
   async listSessions(filter: { principal: string }): Promise<SessionRecord[]> {
-    const prefix = this.sessionKey('');
-    const keys = (await this.call(() => this.run(SCRIPTS.listSessions, [prefix], [`${prefix}*`, filter.principal]))) as string[];
-    const records = await Promise.all(keys.map((key) => this.getSession(key.slice(prefix.length))));
-    return records.filter((r): r is SessionRecord => r !== undefined);
+    const keys = await this.calls.scanAll(this.keys.sessionPattern());
+    const ids = [...new Set(keys.map((key) => this.keys.sessionIdOf(key)))];
+    const records = await Promise.all(ids.map((id) => this.getSession(id)));
+    return records.filter((r): r is SessionRecord => r?.snapshot?.principal === filter.principal);
   }
 
   async saveSession(record: SessionRecord): Promise<boolean> {
     const result = await this.call(() =>
       this.run(
         SCRIPTS.save,
-        [this.sessionKey(record.sessionId)],
+        [this.keys.session(record.sessionId)],
         [record.workerId, record.epoch ?? 0, JSON.stringify(record.snapshot ?? null)],
       ),
     );
     return Number(result) === 1;
   }
 
+  /**
+   * The owner's liveness is a key of another slot than the session's: read first, then a
+   * compare-and-set script moves the session only while that gone owner still holds it.
+   */
   async adoptSession(sessionId: string, workerId: string, unreachable?: string): Promise<SessionRecord | undefined> {
+    let record = unreachable ? await this.casAdopt(sessionId, workerId, unreachable) : await this.getSession(sessionId);
+    if (!record || record.workerId === workerId) return record;
+    this.counters.roundTrips++;
+    const live = await this.call(() => this.client.get(this.workerKey(record!.workerId)));
+    if (live === null) record = await this.casAdopt(sessionId, workerId, record.workerId);
+    return record;
+  }
+
+  private async casAdopt(sessionId: string, workerId: string, goneOwner: string): Promise<SessionRecord | undefined> {
     this.counters.roundTrips++;
     const fields = await this.call(() =>
-      this.run(SCRIPTS.adopt, [this.sessionKey(sessionId)], [workerId, this.keyPrefix, unreachable ?? '', this.sessionTtlMs, sessionId]),
+      this.run(
+        SCRIPTS.adopt,
+        [this.keys.session(sessionId)],
+        [workerId, this.keys.bucketOf(sessionId), goneOwner, this.o.sessionTtlMs, sessionId],
+      ),
     );
     return toRecord(sessionId, fields);
   }
@@ -308,65 +256,37 @@ export class RedisStore implements SessionStore {
 
   async releaseSession(sessionId: string, workerId: string): Promise<void> {
     this.lastTouch.delete(sessionId);
-    await this.call(() => this.run(SCRIPTS.release, [this.sessionKey(sessionId), this.sessionSetKey(workerId)], [workerId, sessionId]));
+    await this.call(() =>
+      this.run(SCRIPTS.release, [this.keys.session(sessionId), this.keys.sessionSet(sessionId, workerId)], [workerId, sessionId]),
+    );
   }
 
   touchSession(sessionId: string, workerId: string, scope: string): void {
     const now = Date.now();
     const last = this.lastTouch.get(sessionId);
-    if (last !== undefined && now - last < this.touchIntervalMs) return;
+    if (last !== undefined && now - last < this.o.touchIntervalMs) return;
     this.lastTouch.set(sessionId, now);
     this.call(() =>
-      this.run(SCRIPTS.touch, [this.sessionKey(sessionId), this.sessionSetKey(workerId)], [workerId, scope, this.sessionTtlMs, sessionId]),
+      this.run(
+        SCRIPTS.touch,
+        [this.keys.session(sessionId), this.keys.sessionSet(sessionId, workerId)],
+        [workerId, scope, this.o.sessionTtlMs, sessionId],
+      ),
     ).catch((error: unknown) => {
       // Try again on the next request rather than after a whole interval.
       this.lastTouch.delete(sessionId);
-      this.logger.debug?.(`[express-mcp-affinity] refreshing session ${sessionId} failed: ${String(error)}`);
+      this.o.logger.debug?.(`[express-mcp-affinity] refreshing session ${sessionId} failed: ${String(error)}`);
     });
-  }
-
-  private eventsChannel(): string {
-    return `${this.keyPrefix}events`;
   }
 
   /** Published on a Redis channel that every worker of the gateway subscribes to. */
   async publish(event: GatewayEvent): Promise<void> {
-    if (typeof this.client.publish !== 'function')
-      throw new McpAffinityError(ErrorCodes.STORE_UNAVAILABLE, 'RedisStore: the client cannot publish');
-    await this.call(() => this.client.publish!(this.eventsChannel(), JSON.stringify(event)));
+    await this.call(() => this.events.publish(event));
   }
 
   /** The first subscriber opens one subscribing connection (`client.duplicate()`), closed by `close()`. */
   subscribe(listener: (event: GatewayEvent) => void): () => void {
-    if (!this.subscriber && typeof this.client.duplicate === 'function') {
-      const subscriber = this.client.duplicate();
-      this.subscriber = subscriber;
-      subscriber.on('message', (channel, message) => {
-        if (channel !== this.eventsChannel()) return;
-        let event: GatewayEvent;
-        try {
-          event = JSON.parse(message) as GatewayEvent;
-        } catch {
-          return;
-        }
-        for (const l of [...this.eventListeners]) l(event);
-      });
-      subscriber
-        .subscribe(this.eventsChannel())
-        .catch((error: unknown) => this.logger.warn(`[express-mcp-affinity] subscribing to gateway events failed: ${String(error)}`));
-    }
-    this.eventListeners.add(listener);
-    return () => {
-      this.eventListeners.delete(listener);
-      // The last listener gone: the subscribing connection goes too (the next subscribe opens one).
-      if (this.eventListeners.size === 0) void this.quitSubscriber();
-    };
-  }
-
-  private async quitSubscriber(): Promise<void> {
-    const subscriber = this.subscriber;
-    this.subscriber = undefined;
-    await subscriber?.quit().catch(() => undefined);
+    return this.events.subscribe(listener);
   }
 
   /** Lookup counters since the store was created. */
@@ -381,10 +301,9 @@ export class RedisStore implements SessionStore {
     this.workerCache.clear();
     this.unknownWorkers.clear();
     this.lastTouch.clear();
-    this.eventListeners.clear();
     this.leases.clear();
     // The subscribing connection is the store's own (a duplicate), unlike the client it was given.
-    await this.quitSubscriber();
+    await this.events.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

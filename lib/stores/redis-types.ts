@@ -18,8 +18,17 @@ export interface RedisClientLike {
   publish?(channel: string, message: string): Promise<number>;
   /** A new connection for subscribing (the store owns and quits it). */
   duplicate?(): RedisSubscriberLike;
+  /** One page of SCAN, for `listSessions` (on a Cluster, run on every master). */
+  scan?(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
+  /** A Cluster's nodes (ioredis `Cluster`): `listSessions` scans every master. */
+  nodes?(role: 'master'): RedisScannerLike[];
   /** Lets registration wait for a client that is still connecting. */
   once?(event: 'ready', listener: () => void): unknown;
+}
+
+/** One node of a Cluster, as far as SCAN goes. */
+export interface RedisScannerLike {
+  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
 }
 
 /** The subscribing connection `RedisStore` makes with `client.duplicate()`. */
@@ -34,7 +43,8 @@ export interface RedisStoreOptions {
   /** An ioredis client (or Cluster) you created and connected; the store never quits it. */
   client: RedisClientLike;
   /**
-   * Prefix of every key. Give each gateway deployment (and each test) its own.
+   * Prefix of every key (`<prefix>v2:…`, the key layout's version following it). Give each
+   * gateway deployment (and each test) its own.
    * @default 'mcp-affinity:'
    */
   prefix?: string;

@@ -1,19 +1,23 @@
 /**
  * Three hosts sharing one Redis: examples/multi-worker started three times on RedisStore, each
  * bound to its own loopback address (127.0.0.2, .3, .4) for its public port and its internal
- * listener, as separate machines would be. Requests go over a new connection each.
+ * listener, as separate machines would be. Requests go over a new connection each. The same runs
+ * once on a real Redis Cluster (3 masters, 3 replicas; REDIS_CLUSTER_NODES), with a failover of
+ * the master holding a session instead of the Redis restart.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { newConnectionFetch } from '../../lib/index';
+import { RedisKeys } from '../../lib/stores/redis-keys';
 import { type ExampleCluster, startExampleCluster } from '../helpers/example-cluster';
 import { type RawResponse, rawRequest, rpc } from '../helpers/gateway';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster';
 import { waitFor } from '../helpers/wait';
 
-// Stopping Redis needs a server this test started: with an external REDIS_URL the test is declared skipped.
-const testWithOwnRedis = process.env.REDIS_URL ? test.skip : test;
+// Stopping Redis needs a server this test started: with an external REDIS_URL that test is declared skipped.
 
 const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
@@ -36,24 +40,39 @@ async function initialize(host: ExampleCluster, endpoint: string): Promise<strin
 const call = (host: ExampleCluster, endpoint: string, sessionId: string, method: string, params?: unknown): Promise<RawResponse> =>
   rpc(`${host.url}${endpoint}`, { jsonrpc: '2.0', id: 1, method, ...(params ? { params } : {}) }, { 'mcp-session-id': sessionId });
 
-describe('many hosts on one Redis', () => {
-  let redis: TestRedis;
+/** `redis-cli --cluster` forms the cluster: without it the Cluster run is declared skipped. */
+const hasClusterCli = ((): boolean => {
+  const help = spawnSync('redis-cli', ['--cluster', 'help'], { encoding: 'utf8' });
+  return `${help.stdout}${help.stderr}`.includes('create');
+})();
+const RUNS = [{ on: 'Redis' }, ...(hasClusterCli ? [{ on: 'Redis Cluster' }] : [])];
+if (!hasClusterCli) describe.skip('many hosts on one Redis Cluster (redis-cli --cluster is missing)', () => test('runs', () => undefined));
+
+describe.each(RUNS)('many hosts on one $on', ({ on }) => {
+  let redis: TestRedis | undefined;
+  let cluster: TestRedisCluster | undefined;
   let hosts: ExampleCluster[];
   const env: Record<string, string> = {};
 
   beforeAll(async () => {
-    redis = await startRedis();
     Object.assign(env, {
-      REDIS_URL: redis.url,
       MCP_AFFINITY_REDIS_PREFIX: uniquePrefix('multi-host'),
       MCP_AFFINITY_SECRET: randomBytes(32).toString('base64url'),
     });
+    if (on === 'Redis') {
+      redis = await startRedis();
+      env.REDIS_URL = redis.url;
+    } else {
+      cluster = await startRedisCluster();
+      env.REDIS_CLUSTER_NODES = cluster.nodeList;
+    }
     hosts = await Promise.all(HOSTS.map((host) => startExampleCluster(1, { host, env })));
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await Promise.all((hosts ?? []).map((h) => h.stop()));
     await redis?.stop();
+    await cluster?.close();
   });
 
   test('a session opened on one host is served through every host, by its owner, with scoping intact', async () => {
@@ -117,7 +136,42 @@ describe('many hosts on one Redis', () => {
     expect(doomedWorkers).not.toContain([...owners][0]);
   });
 
-  testWithOwnRedis(
+  (on === 'Redis Cluster' ? test : test.skip)(
+    'Cluster failover: the master holding a session is killed; once its replica is promoted the session is served through every host',
+    async () => {
+      // hosts[0] was killed above: h1 owns the session, h2 forwards to it.
+      const [, h1, h2] = hosts as [ExampleCluster, ExampleCluster, ExampleCluster];
+      const sessionId = await initialize(h1, '/servers/alpha/mcp');
+      const probe = cluster!.client();
+      try {
+        const slot = Number(await probe.cluster('KEYSLOT', new RedisKeys(env.MCP_AFFINITY_REDIS_PREFIX!).session(sessionId)));
+        const master = await cluster!.masterOf(slot);
+        expect(Number(await cluster!.cli(master, 'wait', '1', '5000'))).toBeGreaterThanOrEqual(1); // the claim reached a replica
+        await cluster!.kill(master);
+        await cluster!.waitHealthy('a replica promoted for the killed master');
+        expect(await cluster!.masterOf(slot)).not.toBe(master);
+        // Each gateway's client learns the new slot owner on a failed call: polled until it did.
+        for (const host of [h1, h2]) {
+          await waitFor(async () => (await call(host, '/servers/alpha/mcp', sessionId, 'tools/list')).status === 200, {
+            timeoutMs: 10_000,
+            intervalMs: 200,
+            what: `the session served through ${host.url} after the failover`,
+          });
+          expect(toolsOf(await call(host, '/servers/alpha/mcp', sessionId, 'tools/list'))).toEqual(['add', 'echo']);
+        }
+        const added = await call(h2, '/servers/alpha/mcp', sessionId, 'tools/call', { name: 'add', arguments: { a: 2, b: 3 } });
+        expect(added.messages()[0].result.content[0].text).toBe('5');
+        // New sessions are claimed on the healed cluster, and routed too.
+        const fresh = await initialize(h2, '/servers/alpha/mcp');
+        expect((await call(h1, '/servers/alpha/mcp', fresh, 'ping')).status).toBe(200);
+      } finally {
+        probe.disconnect();
+      }
+    },
+    60_000,
+  );
+
+  (on === 'Redis' && !process.env.REDIS_URL ? test : test.skip)(
     'Redis stopped and restarted during traffic: owned sessions keep working, lookups and claims get 503, then everything recovers',
     async () => {
       const [, h1, h2] = hosts as [ExampleCluster, ExampleCluster, ExampleCluster];
@@ -125,7 +179,7 @@ describe('many hosts on one Redis', () => {
       const cached = await initialize(h2, '/servers/alpha/mcp');
       expect((await call(h1, '/servers/alpha/mcp', cached, 'ping')).status).toBe(200); // h1 caches h2's address
 
-      await redis.stop();
+      await redis!.stop();
       // The owner serves its own session without Redis.
       const local = await call(h1, '/servers/alpha/mcp', owned, 'tools/call', { name: 'add', arguments: { a: 2, b: 3 } });
       expect(local.status).toBe(200);
@@ -149,7 +203,7 @@ describe('many hosts on one Redis', () => {
       const unknownOwner = await call(h2, '/servers/alpha/mcp', `wnever00000000.${randomBytes(24).toString('base64url')}`, 'ping');
       expect(unknownOwner.status).toBe(503);
 
-      await redis.restart();
+      await redis!.restart();
       // No restart of any gateway: within a few heartbeats new sessions work again, through any host.
       // The hosts are child processes that announce no recovery: their state is polled.
       const recovered = await waitFor(() => initialize(h2, '/servers/alpha/mcp').catch(() => undefined), {

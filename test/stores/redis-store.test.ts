@@ -4,6 +4,7 @@
  */
 import type Redis from 'ioredis';
 import { McpAffinityError, RedisStore } from '../../lib/index';
+import { RedisKeys } from '../../lib/stores/redis-keys';
 import { startRedis, type TestRedis, uniquePrefix } from '../helpers/redis';
 import { waitFor } from '../helpers/wait';
 import { describeStoreContract } from './store-contract';
@@ -40,13 +41,15 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
   });
 
-  test('keys live under the prefix and one hash tag; the store never quits the client', async () => {
+  test('keys live under the prefix and layout v2, a session beside its owner set in its bucket; the store never quits the client', async () => {
     const prefix = uniquePrefix('keys');
     const store = make({ prefix });
     await store.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
     await store.claimSession({ sessionId: 'w1.abc', workerId: 'w1', scope: 'alpha' });
     const keys = (await client().keys(`${prefix}*`)).sort();
-    expect(keys).toEqual([`${prefix}{affinity}:session:w1.abc`, `${prefix}{affinity}:sessions:w1`, `${prefix}{affinity}:worker:w1`]);
+    const bucket = new RedisKeys(prefix).bucketOf('w1.abc');
+    expect(bucket).toMatch(new RegExp(`^${prefix}v2:\\{[0-9.]+\\}:$`));
+    expect(keys).toEqual([`${bucket}session:w1.abc`, `${bucket}sessions:w1`, `${prefix}v2:worker:w1`].sort());
     await store.close();
     expect(client().status).toBe('ready');
     await store.deregisterWorker('w1');
@@ -74,7 +77,7 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     const peer = make({ prefix, heartbeatIntervalMs: 100, heartbeatTtlMs: 300, workerCacheMs: 50 });
     await dying.registerWorker({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
     await dying.claimSession({ sessionId: 'w1.s', workerId: 'w1', scope: '*' });
-    const workerKey = `${prefix}{affinity}:worker:w1`;
+    const workerKey = new RedisKeys(prefix).worker('w1');
     // The lease only moves on a heartbeat Redis acknowledged: once it ends a whole TTL past the
     // registration's, a heartbeat sent after the registration's TTL had run out was acknowledged.
     const registeredUntil = dying.lease('w1')!.until;
@@ -107,7 +110,7 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     await waitFor(
       async () => {
         store.touchSession('w1.busy', 'w1', '*');
-        return (await client().exists(`${prefix}{affinity}:session:w1.idle`)) === 0;
+        return (await client().exists(new RedisKeys(prefix).session('w1.idle'))) === 0;
       },
       { what: 'the idle session expired in Redis' },
     );
@@ -132,6 +135,21 @@ describe.each([2, 3])('RedisStore specifics (RESP%i)', (protocol) => {
     expect(writes).toBeGreaterThanOrEqual(4);
     expect(writes).toBeLessThan(20);
     expect(await store.getSession('w1.busy')).toBeDefined();
+  });
+
+  test('a worker registered under key layout v1 (mixed gateway versions) is warned about, once', async () => {
+    const prefix = uniquePrefix('legacy');
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), error: () => undefined, info: () => undefined };
+    const store = make({ prefix, logger });
+    await client().set(`${prefix}{affinity}:worker:old1`, JSON.stringify({ workerId: 'old1', internalUrl: 'http://10.0.0.9:4000' }));
+    expect(await store.getWorker('old1')).toBeUndefined(); // a v2 gateway does not route to it...
+    await waitFor(() => warnings.length > 0, { what: 'the layout warning' }); // ...and says why
+    expect(warnings[0]).toMatch(/old1 is registered under RedisStore key layout v1/);
+    // Once warned, the store checks no more.
+    await client().set(`${prefix}{affinity}:worker:old2`, '{}');
+    expect(await store.getWorker('old2')).toBeUndefined();
+    expect(warnings).toHaveLength(1);
   });
 
   test('a duplicate worker id is refused at registration', async () => {
@@ -179,7 +197,7 @@ describe('Redis outage', () => {
       await own.restart(); // empty: a restart without persistence lost every key
       await ready;
       // A heartbeat re-creates the membership.
-      await waitFor(async () => (await client.exists(`${prefix}{affinity}:worker:w1`)) === 1, { what: 'a heartbeat re-created w1' });
+      await waitFor(async () => (await client.exists(new RedisKeys(prefix).worker('w1'))) === 1, { what: 'a heartbeat re-created w1' });
       expect(await peer.getWorker('w1')).toEqual({ workerId: 'w1', internalUrl: 'http://10.0.0.1:4000' });
       expect(await peer.claimSession({ sessionId: 'w1.y', workerId: 'w1', scope: '*' })).toBe(true);
     } finally {
