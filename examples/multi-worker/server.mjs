@@ -190,11 +190,15 @@ if (cluster.isPrimary) {
     process.send({ type: 'metrics-request', id });
   });
   if (process.env.MCP_AFFINITY_DEBUG === '1') {
-    // For the soak run: this worker's sessions and memory (after a full GC when --expose-gc is on).
+    // For the soak run: this worker's sessions and memory (after a full GC when --expose-gc is on,
+    // twice, as bench/memory-gateway.mjs measures: the second frees what the first's finalizers let go).
     app.get('/debug/worker', (_req, res) => {
       globalThis.gc?.();
+      globalThis.gc?.();
       const { rss, heapUsed } = process.memoryUsage();
-      res.json({ workerId: mcp.worker.workerId, pid: process.pid, sessions: mcp.worker.sessions.size, rss, heapUsed });
+      const { workerId, sessions, replayCache } = mcp.worker;
+      // replayNonces: the hops of the last two clock windows, kept against replay (heap too).
+      res.json({ workerId, pid: process.pid, sessions: sessions.size, replayNonces: replayCache.size, rss, heapUsed });
     });
   }
   app.use(mcp);
