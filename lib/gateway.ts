@@ -70,7 +70,8 @@ function hopsOnly(router: Router): RequestListener {
 }
 
 const SERVERS_SHAPED = /\/servers(?:\/|%2f).*mcp/i;
-const MCP_SHAPED = /(?:^|\/)mcp(?:$|[/.;?]|%2f)/i;
+// `mcp` as a path segment, its slashes plain or encoded (`/%2Fmcp` is `//mcp` too).
+const MCP_SHAPED = /(?:^|\/|%2f)mcp(?:$|[/.;?]|%2f)/i;
 const noSuchEndpoint = () =>
   httpRpcError(404, JsonRpcCodes.INVALID_REQUEST, ErrorCodes.NOT_FOUND, 'Not found: no MCP endpoint at this path');
 

@@ -164,6 +164,7 @@ describe('hardening', () => {
     '/servers/alpha/mcp.json',
     '/./mcp',
     '/x/../mcp',
+    '/%2Fmcp',
   ])('%s answers a JSON-RPC 404, never an HTML page', async (path) => {
     const a = await start();
     // Written on a socket as is: an HTTP client would normalize `/x/../mcp` before sending it.

@@ -31,6 +31,10 @@
 //
 //   PORT=3300 npx @modelcontextprotocol/server-everything streamableHttp &
 //   MCP_UPSTREAMS='{"everything":{"url":"http://127.0.0.1:3300/mcp"}}' npm start
+//
+// Limits, each the library's default when unset: MCP_AFFINITY_BODY_TIMEOUT_MS (bodyTimeoutMs),
+// MCP_AFFINITY_MAX_REQUESTS (maxConcurrentRequests), MCP_AFFINITY_MAX_PER_SESSION
+// (maxConcurrentPerSession), MCP_AFFINITY_MAX_STREAMS (maxOpenStreams).
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -167,6 +171,11 @@ if (cluster.isPrimary) {
     sessionIdleTimeoutMs: Number(process.env.MCP_AFFINITY_IDLE_MS ?? 30 * 60_000),
     // Idle sessions drop their SDK objects and keep only their store record (continuity).
     hibernateAfterMs: Number(process.env.MCP_AFFINITY_HIBERNATE_MS ?? 5 * 60_000),
+    // The limits (docs/api.md); each undefined, the default, when its variable is unset.
+    bodyTimeoutMs: numberFromEnv('MCP_AFFINITY_BODY_TIMEOUT_MS'),
+    maxConcurrentRequests: numberFromEnv('MCP_AFFINITY_MAX_REQUESTS'),
+    maxConcurrentPerSession: numberFromEnv('MCP_AFFINITY_MAX_PER_SESSION'),
+    maxOpenStreams: numberFromEnv('MCP_AFFINITY_MAX_STREAMS'),
     // Names the receiving and executing workers in response headers, for the demo.
     exposeWorkerHeaders: true,
     logger: { info: () => {}, warn: console.warn, error: console.error },
@@ -189,11 +198,15 @@ if (cluster.isPrimary) {
     process.send({ type: 'metrics-request', id });
   });
   if (process.env.MCP_AFFINITY_DEBUG === '1') {
-    // For the soak run: this worker's sessions and memory (after a full GC when --expose-gc is on).
+    // For the soak run: this worker's sessions and memory (after a full GC when --expose-gc is on,
+    // twice, as bench/memory-gateway.mjs measures: the second frees what the first's finalizers let go).
     app.get('/debug/worker', (_req, res) => {
       globalThis.gc?.();
+      globalThis.gc?.();
       const { rss, heapUsed } = process.memoryUsage();
-      res.json({ workerId: mcp.worker.workerId, pid: process.pid, sessions: mcp.worker.sessions.size, rss, heapUsed });
+      const { workerId, sessions, replayCache } = mcp.worker;
+      // replayNonces: the hops of the last two clock windows, kept against replay (heap too).
+      res.json({ workerId, pid: process.pid, sessions: sessions.size, replayNonces: replayCache.size, rss, heapUsed });
     });
   }
   app.use(mcp);
@@ -231,6 +244,11 @@ if (cluster.isPrimary) {
     await redis?.quit();
     process.exit(0);
   });
+}
+
+/** A number from the environment, or undefined (the option's default) when the variable is unset. */
+function numberFromEnv(name) {
+  return process.env[name] ? Number(process.env[name]) : undefined;
 }
 
 /** The `auth` option from MCP_JWKS_FILE, MCP_JWT_ISSUER, MCP_JWT_AUDIENCE (all three, or none). */

@@ -5,55 +5,25 @@
  *
  * Every answer must be a well-formed HTTP response; every error must carry a JSON-RPC error body;
  * no input may cause a 5xx or a crash; a scoped session never sees another server's tool.
+ *
+ * Then the hardening cases, each generated (test/helpers/fuzz-cases.ts): 1. bodies that never
+ * arrive hold no slot; 2. GET and DELETE bodies are refused unread; 3. batches without
+ * MCP-Protocol-Version follow the negotiated version and count each call; 4. an id in flight is
+ * refused; 5. paths shaped like MCP endpoints answer JSON 404. Case 6 (the example exits 1 when it
+ * cannot bind its port) is test/e2e/example-port-in-use.test.ts. The cluster runs with a short
+ * body timeout and few slots per worker and per session (FUZZ_CLUSTER_ENV) so that they are reached.
  */
-import http from 'node:http';
 import fc from 'fast-check';
 import { type ExampleCluster, startExampleCluster } from '../helpers/example-cluster';
+import { hardeningCases } from '../helpers/fuzz-cases';
+import { FUZZ_CLUSTER_ENV, type FuzzContext } from '../helpers/fuzz-hardening';
+import { openSessionAt } from '../helpers/fuzz-sessions';
+import { parseRequests, send } from '../helpers/fuzz-wire';
 import { ACCEPT, initializeBody, rpc, rpcMessages } from '../helpers/gateway';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
 const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 40_000);
 const TOOLS = { alpha: ['add', 'echo'], beta: ['reverse', 'whoami'] } as const;
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One request over a new connection; a stream is cut after its headers; a hang fails the case. */
-function send(base: string, path: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<Answer> {
-  const { hostname, port } = new URL(base);
-  const url = `${base}${path}`;
-  return new Promise((resolve, reject) => {
-    // The path goes on the wire byte for byte (a URL object would normalize `/./` and `%2e`).
-    const req = http.request({ host: hostname, port, path, method, headers, agent: false, timeout: 10_000 }, (res) => {
-      if (method === 'GET' && String(res.headers['content-type']).startsWith('text/event-stream')) {
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
-        res.destroy();
-        return;
-      }
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within 10 s: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** The JSON-RPC requests in a generated body, or none when it is not JSON. */
-function parseRequests(payload: string): Array<{ id?: unknown; method?: unknown; params?: { name?: unknown } }> {
-  try {
-    const parsed = JSON.parse(payload);
-    return (Array.isArray(parsed) ? parsed : [parsed]).filter((m) => typeof m === 'object' && m !== null);
-  } catch {
-    return [];
-  }
-}
 
 type SessionKind = 'none' | 'alpha' | 'beta' | 'unscoped' | 'random' | 'foreign-worker';
 
@@ -72,9 +42,17 @@ describe('fuzzing a real cluster', () => {
     );
   };
 
+  const ctx: FuzzContext = { url: '', sessions, legacy: '', conformance: '' };
+
   beforeAll(async () => {
-    cluster = await startExampleCluster(3);
+    // Short body timeout, few slots per worker and per session: the hardening cases reach them.
+    cluster = await startExampleCluster(3, { env: FUZZ_CLUSTER_ENV });
     await Promise.all((['alpha', 'beta', 'unscoped'] as const).map(open));
+    Object.assign(ctx, {
+      url: cluster.url,
+      legacy: await openSessionAt(cluster.url, endpointOf.alpha, '2025-03-26'),
+      conformance: await openSessionAt(cluster.url, '/servers/conformance/mcp', '2025-06-18', { sampling: {} }),
+    });
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -264,4 +242,6 @@ describe('fuzzing a real cluster', () => {
     expect(total).toBeGreaterThanOrEqual(Math.min(RUNS, 1000));
     console.log(`fuzz: ${total} cases; statuses ${JSON.stringify(Object.fromEntries([...seenStatuses].sort((a, b) => a[0] - b[0])))}`);
   }, 90_000);
+
+  describe('the hardening cases, generated', () => hardeningCases(() => ({ cluster, ctx })));
 });
