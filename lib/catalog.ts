@@ -102,6 +102,7 @@ export class MemoryCatalog implements Catalog {
   private readonly locals = new Map<string, ServerEntry>();
   private readonly remote = new Map<string, Map<UpstreamSource, UpstreamItems>>();
   private readonly watching = new Map<string, Array<() => void>>();
+  private readonly sources = new Set<UpstreamSource>();
   private readonly logger: Logger;
   private readonly listeners = new Set<(serverId: string, kinds: readonly ListKind[]) => void>();
   private readonly resourceListeners = new Set<(serverId: string, uri: string) => void>();
@@ -155,6 +156,7 @@ export class MemoryCatalog implements Catalog {
     else this.hints.delete(serverId);
     this.replace(serverId, mergeUpstreams(serverId, entry, this.remote.get(serverId)!, this.logger));
     // Each upstream's items join when it answers, and again whenever it says its lists changed.
+    for (const source of upstreams) this.sources.add(source);
     const stops = upstreams.map((source) =>
       source.watch((items: UpstreamItems) => {
         const offered = this.remote.get(serverId);
@@ -169,10 +171,11 @@ export class MemoryCatalog implements Catalog {
 
   /** Stops watching every upstream and closes their connections (stdio processes included). */
   async close(): Promise<void> {
-    const sources = new Set<UpstreamSource>();
-    for (const offered of this.remote.values()) for (const source of offered.keys()) sources.add(source);
     for (const serverId of [...this.watching.keys()]) this.unwatch(serverId);
-    await Promise.all([...sources].map((source) => source.close()));
+    // Every upstream ever given, those that never answered (still being retried) included.
+    const sources = [...this.sources];
+    this.sources.clear();
+    await Promise.all(sources.map((source) => source.close()));
   }
 
   private unwatch(serverId: string): void {

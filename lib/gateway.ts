@@ -108,9 +108,11 @@ export function mcpAffinity(options: McpAffinityOptions): McpAffinityRouter {
   });
   // Shaped like an MCP endpoint without being one (`/servers/alpha/mcp//`, `/servers/alpha%2fmcp`,
   // `/mcp.json`, `/x/../mcp`): a JSON-RPC 404, never Express's HTML page.
+  // The path alone: a query may well carry an encoded MCP URL (`/authorize?resource=…%2Fmcp`).
   router.use(function mcpShapedPath(req, res, next) {
-    if (SERVERS_SHAPED.test(req.url)) return sendRpcError(res, unknownServer());
-    if (MCP_SHAPED.test(req.url)) return sendRpcError(res, noSuchEndpoint());
+    const path = req.url.split('?', 1)[0]!;
+    if (SERVERS_SHAPED.test(path)) return sendRpcError(res, unknownServer());
+    if (MCP_SHAPED.test(path)) return sendRpcError(res, noSuchEndpoint());
     next();
   });
   const errorHandler: ErrorRequestHandler = function mcpAffinityErrorHandler(error, req, res, next) {

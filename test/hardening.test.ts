@@ -155,6 +155,26 @@ describe('hardening', () => {
     expect((await rpc(url, { jsonrpc: '2.0', id: 7, method: 'tools/list' }, { 'mcp-session-id': session })).status).toBe(200);
   });
 
+  test('a query carrying an encoded MCP URL is the app’s own route, never taken as an MCP-shaped path', async () => {
+    const a = await startGateway({ store, catalog: testCatalog([], gates) }, (app, router) => {
+      app.use(router);
+      app.get(['/authorize', '/login'], (req, res) => void res.json({ route: req.path }));
+    });
+    running.push(a);
+    for (const path of [
+      '/authorize?client_id=c&resource=https%3A%2F%2Fgw.example.com%2Fmcp',
+      '/login?next=%2Fmcp',
+      '/login?next=/servers/alpha/mcp',
+    ]) {
+      const answer = await fetch(`${a.url}${path}`);
+      expect({ path, status: answer.status, body: await answer.json() }).toEqual({
+        path,
+        status: 200,
+        body: { route: path.split('?')[0] },
+      });
+    }
+  });
+
   test.each([
     '/servers/alpha/mcp//',
     '//servers/alpha/mcp',

@@ -17,11 +17,12 @@ import {
   McpError,
   type ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { requestLink, type SessionLink, SUBSCRIPTION_HOOK } from '../mcp/session-link.js';
-import type { HandlerContext, Logger, ToolInputSchema, UpstreamItems, UpstreamOptions, UpstreamSource } from '../types.js';
+import { requestLink, type SessionLink } from '../mcp/session-link.js';
+import type { HandlerContext, Logger, UpstreamItems, UpstreamOptions, UpstreamSource } from '../types.js';
 import { outsideCalls, type UpstreamCall, withinCall } from './upstream-call.js';
 import { type Connection, openConnection } from './upstream-client.js';
 import { UpstreamError } from './upstream-error.js';
+import { listUpstream } from './upstream-items.js';
 import { createUpstreamMetrics, type UpstreamFailure, type UpstreamMetrics } from './upstream-metrics.js';
 import { resolveUpstream, type UpstreamConfig } from './upstream-options.js';
 import { UpstreamSessions } from './upstream-sessions.js';
@@ -48,6 +49,8 @@ export class Upstream implements UpstreamSource {
   private readonly watchers = new Set<(items: UpstreamItems) => void>();
   private closed = false;
   private unavailable = false;
+  /** The unavailable warning was logged: once until the upstream answers again. */
+  private warnedUnavailable = false;
   /** Failures in a row (unreachable, closed, timed out), and until when the circuit stays open. */
   private failures = 0;
   private openUntil = 0;
@@ -94,10 +97,11 @@ export class Upstream implements UpstreamSource {
   private firstConnect(delayMs = FIRST_RETRY_MS): Promise<void> {
     return this.connect().catch((error: unknown) => {
       if (this.closed) return;
-      if (!this.unavailable)
+      if (!this.warnedUnavailable)
         this.logger.warn(
           `[express-mcp-affinity] upstream ${this.name} is unavailable: ${String(error)}; its items are left out until it answers`,
         );
+      this.warnedUnavailable = true;
       this.unavailable = true;
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
@@ -121,10 +125,15 @@ export class Upstream implements UpstreamSource {
     this.shared = undefined;
   }
 
-  /** Lists again through the worker's connection (an upstream said a list changed). */
+  /**
+   * Lists again through the worker's connection (an upstream said a list changed). Outside any
+   * call, even when the notice came on a call's stream: the worker's lists are fetched with the
+   * gateway's own credentials, never a caller's (forwardAuthorization), nor count against its answer.
+   */
   private relist(): void {
-    if (!this.shared || this.closed) return;
-    this.list(this.shared.client).catch((error: unknown) =>
+    const shared = this.shared;
+    if (!shared || this.closed) return;
+    outsideCalls(() => this.list(shared.client)).catch((error: unknown) =>
       this.logger.warn(`[express-mcp-affinity] upstream ${this.name}: relisting failed: ${String(error)}`),
     );
   }
@@ -135,9 +144,17 @@ export class Upstream implements UpstreamSource {
       onResourceUpdated: (uri) => this.subscriptions.sharedUpdated(uri),
     });
     if (this.closed) return void (await connection.close());
+    try {
+      await this.list(connection.client);
+    } catch (error) {
+      // Connected but not listed: this connection is not kept (a retry opens its own).
+      await connection.close();
+      throw error;
+    }
+    if (this.closed) return void (await connection.close());
     this.shared = connection;
     this.unavailable = false;
-    await this.list(connection.client);
+    this.warnedUnavailable = false;
   }
 
   /** A downstream session's own upstream session (per-client), subscribed again to what it subscribed to. */
@@ -158,54 +175,12 @@ export class Upstream implements UpstreamSource {
   }
 
   private async list(client: Client): Promise<void> {
-    const caps = client.getServerCapabilities() ?? {};
-    const options = { timeout: this.config.timeoutMs };
-    const [tools, resources, templates, prompts] = await Promise.all([
-      caps.tools ? client.listTools(undefined, options).then((r) => r.tools) : [],
-      caps.resources ? client.listResources(undefined, options).then((r) => r.resources) : [],
-      caps.resources ? client.listResourceTemplates(undefined, options).then((r) => r.resourceTemplates) : [],
-      caps.prompts ? client.listPrompts(undefined, options).then((r) => r.prompts) : [],
-    ]);
-    const { prefix, include, exclude } = this.config;
-    const wanted = (kind: 'tools' | 'prompts' | 'resources', name: string) =>
-      (include[kind] === undefined || include[kind].has(name)) && !exclude[kind]?.has(name);
-    this.items = {
-      tools: tools
-        .filter((t) => wanted('tools', t.name))
-        .map((t) => ({
-          name: `${prefix}${t.name}`,
-          ...(t.title === undefined ? {} : { title: t.title }),
-          ...(t.description === undefined ? {} : { description: t.description }),
-          ...(t.annotations === undefined ? {} : { annotations: t.annotations }),
-          inputSchema: t.inputSchema as ToolInputSchema,
-          handler: (args: Record<string, unknown>, ctx: HandlerContext) => this.callTool(t.name, args, ctx),
-        })),
-      resources: resources
-        .filter((r) => wanted('resources', r.uri))
-        .map((r) => ({
-          uri: r.uri,
-          name: r.name,
-          ...(r.description === undefined ? {} : { description: r.description }),
-          ...(r.mimeType === undefined ? {} : { mimeType: r.mimeType }),
-          read: (ctx: HandlerContext) => this.read(r.uri, ctx),
-          [SUBSCRIPTION_HOOK]: this.subscriptions,
-        })),
-      resourceTemplates: templates.map((t) => ({
-        uriTemplate: t.uriTemplate,
-        name: t.name,
-        ...(t.description === undefined ? {} : { description: t.description }),
-        ...(t.mimeType === undefined ? {} : { mimeType: t.mimeType }),
-        read: (uri: string, _vars: unknown, ctx: HandlerContext) => this.read(uri, ctx),
-      })),
-      prompts: prompts
-        .filter((p) => wanted('prompts', p.name))
-        .map((p) => ({
-          name: `${prefix}${p.name}`,
-          ...(p.description === undefined ? {} : { description: p.description }),
-          ...(p.arguments === undefined ? {} : { arguments: p.arguments }),
-          get: (args: Record<string, string>, ctx: HandlerContext) => this.getPrompt(p.name, args, ctx),
-        })),
-    };
+    this.items = await listUpstream(client, this.config, {
+      callTool: (name, args, ctx) => this.callTool(name, args, ctx),
+      read: (uri, ctx) => this.read(uri, ctx),
+      getPrompt: (name, args, ctx) => this.getPrompt(name, args, ctx),
+      subscriptions: this.subscriptions,
+    });
     for (const watcher of this.watchers) watcher(this.items);
   }
 
