@@ -25,7 +25,7 @@ import {
 import type { SessionLink } from '../mcp/session-link.js';
 import { PACKAGE_VERSION } from '../package-version.js';
 import type { HandlerContext } from '../types.js';
-import { currentCall } from './upstream-call.js';
+import { currentCall, type UpstreamCall } from './upstream-call.js';
 import { upstreamFetch } from './upstream-fetch.js';
 import type { UpstreamConfig } from './upstream-options.js';
 
@@ -40,6 +40,8 @@ export interface Connection {
    * result that came in the same read (usual over stdio) has already removed it.
    */
   onProgress(token: string, listener: (progress: Progress) => void): () => void;
+  /** Runs one call's upstream request on this connection, known as in flight while it runs. */
+  carry<T>(call: UpstreamCall, run: () => Promise<T>): Promise<T>;
   /** Ends the upstream session (DELETE over HTTP) and the connection (a stdio process too). */
   close(): Promise<void>;
 }
@@ -55,10 +57,24 @@ export interface ConnectionHooks {
 
 const SEVERITY = new Map<LoggingLevel, number>(LoggingLevelSchema.options.map((level, index) => [level, index]));
 
-/** The call a question relates to: the one whose stream carried it. */
-function relatedCall(what: string): HandlerContext {
+/**
+ * The call a message relates to: the one whose stream carried it (HTTP). Over stdio nothing says
+ * so: the one call in flight on the process, if there is exactly one (with several, no one can
+ * tell which, and nothing is guessed).
+ */
+function relatedCall(inFlight: ReadonlySet<UpstreamCall> | undefined): UpstreamCall | undefined {
   const call = currentCall();
-  if (!call) throw new McpError(ErrorCode.InvalidRequest, `${what} is relayed only on a tool call's stream`);
+  if (call || !inFlight || inFlight.size !== 1) return call;
+  return inFlight.values().next().value;
+}
+
+function questionCall(what: string, inFlight: ReadonlySet<UpstreamCall> | undefined): HandlerContext {
+  const call = relatedCall(inFlight);
+  if (!call)
+    throw new McpError(
+      ErrorCode.InvalidRequest,
+      `${what} is relayed only on a tool call's stream, or over stdio while one call is in flight`,
+    );
   return call.ctx;
 }
 
@@ -75,18 +91,18 @@ function relayedCapabilities(session: SessionLink | undefined): ClientCapabiliti
   };
 }
 
-function relay(client: Client, capabilities: ClientCapabilities, hooks: ConnectionHooks): void {
+function relay(client: Client, capabilities: ClientCapabilities, hooks: ConnectionHooks, inFlight?: ReadonlySet<UpstreamCall>): void {
   const { session } = hooks;
   if (capabilities.sampling) {
     client.setRequestHandler(CreateMessageRequestSchema, (request) =>
-      relatedCall('sampling').createMessage(request.params as Parameters<HandlerContext['createMessage']>[0]),
+      questionCall('sampling', inFlight).createMessage(request.params as Parameters<HandlerContext['createMessage']>[0]),
     );
   }
   if (capabilities.elicitation) {
-    client.setRequestHandler(ElicitRequestSchema, (request) => relatedCall('elicitation').elicitInput(request.params));
+    client.setRequestHandler(ElicitRequestSchema, (request) => questionCall('elicitation', inFlight).elicitInput(request.params));
   }
   client.setNotificationHandler(LoggingMessageNotificationSchema, async ({ params }) => {
-    const call = currentCall();
+    const call = relatedCall(inFlight);
     if (call) return call.ctx.log(params.level, params.data, params.logger);
     // Not on a call's stream: the session's own, at or above its level; a shared connection's are the worker's.
     const wanted = session?.logLevel();
@@ -110,7 +126,8 @@ export async function openConnection(config: UpstreamConfig, hooks: ConnectionHo
   const { transport: spec, timeoutMs } = config;
   const capabilities = relayedCapabilities(hooks.session);
   const client = new Client({ name: 'express-mcp-affinity', version: PACKAGE_VERSION }, { capabilities });
-  relay(client, capabilities, hooks);
+  const inFlight = new Set<UpstreamCall>();
+  relay(client, capabilities, hooks, spec.kind === 'stdio' ? inFlight : undefined);
   const transport =
     spec.kind === 'http'
       ? new StreamableHTTPClientTransport(spec.url, {
@@ -142,6 +159,14 @@ export async function openConnection(config: UpstreamConfig, hooks: ConnectionHo
   }
   return {
     client,
+    carry: async (call, run) => {
+      inFlight.add(call);
+      try {
+        return await run();
+      } finally {
+        inFlight.delete(call);
+      }
+    },
     onProgress: (token, listener) => {
       progress.set(token, listener);
       return () => progress.delete(token);

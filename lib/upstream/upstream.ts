@@ -224,7 +224,7 @@ export class Upstream implements UpstreamSource {
     const attempt = async (): Promise<T> => {
       const connection = await this.pick(link?.session);
       try {
-        return await withinCall(call, () => run(connection, options));
+        return await withinCall(call, () => connection.carry(call, () => run(connection, options)));
       } catch (error) {
         if (!(error instanceof StreamableHTTPError) || error.code !== 404 || this.closed) throw error;
         // The upstream forgot this session (it restarted): the request was never delivered, so
@@ -233,7 +233,10 @@ export class Upstream implements UpstreamSource {
         this.logger.warn(`[express-mcp-affinity] upstream ${this.name} lost our session (restarted?); connecting again`);
         if (this.perClient && link?.session) await this.perClient.retire(link.session.sessionId, connection);
         else await this.reconnect(connection);
-        return withinCall(call, async () => run(await this.pick(link?.session), options));
+        return withinCall(call, async () => {
+          const fresh = await this.pick(link?.session);
+          return fresh.carry(call, () => run(fresh, options));
+        });
       }
     };
     const started = performance.now();

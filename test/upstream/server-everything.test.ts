@@ -7,9 +7,8 @@
  * the upstream (seen in what the gateway sent it), resource reads and its resource-list change;
  * each directly on the session's owner and with every session request crossing workers.
  *
- * Sampling and resource subscriptions pass through too. Not yet over stdio: sampling (the
- * upstream's request says nothing of the call it belongs to), a `test.failing` that goes red once
- * it works.
+ * Sampling and resource subscriptions pass through too, over stdio as well (a sampling request
+ * there goes to the one call in flight on the process).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -238,9 +237,8 @@ function suite(
       }
     });
 
-    // Over stdio not yet: the upstream's request arrives on the process's stdout, which says
-    // nothing of the call it belongs to, so it is refused (over HTTP it comes on the call's stream).
-    (name === 'stdio' ? test.failing : test)('sampling: trigger-sampling-request reaches the downstream client’s handler', async () => {
+    // Over stdio nothing says which call the upstream's request belongs to: the one in flight.
+    test('sampling: trigger-sampling-request reaches the downstream client’s handler', async () => {
       const { client, connect } = clientFor(setup, false, { sampling: {} });
       client.setRequestHandler(CreateMessageRequestSchema, async () => ({
         role: 'assistant',
