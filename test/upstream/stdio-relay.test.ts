@@ -11,7 +11,7 @@ import { createCatalog, type MemoryCatalog, newConnectionFetch, upstream } from 
 import { type RunningGateway, startGateway } from '../helpers/gateway';
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
-const text = (result: { content: unknown }) => (result.content as Array<{ text: string }>)[0]!.text;
+const text = (result: Record<string, unknown>) => (result.content as Array<{ text: string }>)[0]!.text;
 
 describe('sampling through a stdio upstream', () => {
   let gateway: RunningGateway;
