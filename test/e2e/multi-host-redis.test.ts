@@ -146,7 +146,7 @@ describe.each(RUNS)('many hosts on one $on', ({ on }) => {
       try {
         const slot = Number(await probe.cluster('KEYSLOT', new RedisKeys(env.MCP_AFFINITY_REDIS_PREFIX!).session(sessionId)));
         const master = await cluster!.masterOf(slot);
-        expect(Number(await cluster!.cli(master, 'wait', '1', '5000'))).toBeGreaterThanOrEqual(1); // the claim reached a replica
+        await cluster!.waitReplicated(master); // the claim reached the replica
         await cluster!.kill(master);
         await cluster!.waitHealthy('a replica promoted for the killed master');
         expect(await cluster!.masterOf(slot)).not.toBe(master);

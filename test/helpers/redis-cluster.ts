@@ -29,6 +29,11 @@ export interface TestRedisCluster {
   cli(port: number, ...args: string[]): Promise<string>;
   /** The port of the master serving `slot` now, as CLUSTER NODES on a live node says. */
   masterOf(slot: number): Promise<number>;
+  /**
+   * Resolves once every replica of the master on `port` has all it had written so far (its
+   * replication offset reached). `WAIT` would not do: it waits only for its own client's writes.
+   */
+  waitReplicated(port: number): Promise<void>;
   /** Kills one node (SIGKILL) and resolves once it exited. */
   kill(port: number): Promise<void>;
   /** Resolves once every live node says cluster_state:ok and sees every slot served by a live master. */
@@ -130,6 +135,17 @@ export async function startRedisCluster(size = { masters: 3, replicas: 1 }): Pro
     cli,
     masterOf,
     kill,
+    async waitReplicated(port) {
+      const offset = (info: string, pattern: RegExp) => [...info.matchAll(pattern)].map((m) => Number(m[1]));
+      const written = offset(await cli(port, 'info', 'replication'), /^master_repl_offset:(\d+)/gm)[0] ?? 0;
+      await waitFor(
+        async () => {
+          const replicas = offset(await cli(port, 'info', 'replication'), /^slave\d+:.*offset=(\d+)/gm);
+          return replicas.length > 0 && replicas.every((o) => o >= written);
+        },
+        { timeoutMs: 30_000, intervalMs: 20, what: `the replicas of ${port} at offset ${written}` },
+      );
+    },
     async waitHealthy(what = 'the cluster healthy again') {
       await waitFor(
         async () => {

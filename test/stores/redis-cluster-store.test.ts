@@ -108,19 +108,21 @@ describeCluster('RedisStore on a Redis Cluster', () => {
       expect(await store.claimSession({ sessionId, workerId: 'w1', scope: 'alpha' })).toBe(true);
       const slot = Number(await failoverClient.cluster('KEYSLOT', new RedisKeys(prefix).session(sessionId)));
       const master = await cluster.masterOf(slot);
-      // Replication is asynchronous: WAIT until a replica acknowledged the claim.
-      const replicated = await cluster.cli(master, 'wait', '1', '5000');
-      expect(Number(replicated)).toBeGreaterThanOrEqual(1);
+      // Replication is asynchronous: the replica has the claim before its master dies.
+      await cluster.waitReplicated(master);
       await cluster.kill(master);
       await cluster.waitHealthy('a replica promoted for the killed master');
       const promoted = await cluster.masterOf(slot);
       expect(promoted).not.toBe(master);
-      // The client learns the new slot owner on its first failed call: retry until it did.
-      const record = await waitFor(() => Promise.resolve(store.getSession(sessionId)).catch(() => undefined), {
-        timeoutMs: 10_000,
-        intervalMs: 100,
-        what: 'the session read from the promoted replica',
-      });
+      // The client learns the new slot owner from the cluster: ask it for the slots again before
+      // each try, rather than waiting for its own refresh after failed calls (slow on a busy machine).
+      const record = await waitFor(
+        async () => {
+          await new Promise<void>((resolve) => failoverClient.refreshSlotsCache(() => resolve()));
+          return Promise.resolve(store.getSession(sessionId)).catch(() => undefined);
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: 'the session read from the promoted replica' },
+      );
       expect(record).toMatchObject({ sessionId, workerId: 'w1', scope: 'alpha' });
       store.touchSession(sessionId, 'w1', 'alpha');
       expect(
