@@ -84,7 +84,8 @@ export function expectAtCapacity(answer: Held, body: string): void {
 export const forwardedHolds = fc.record({
   owner: fc.nat({ max: 2 }),
   via: fc.nat({ max: 1 }),
-  held: fc.integer({ min: 1, max: MAX_REQUESTS }),
+  // Half the time B's whole bound, so that its refusal is seen in every run of the case.
+  held: fc.oneof(fc.constant(MAX_REQUESTS), fc.integer({ min: 1, max: MAX_REQUESTS })),
   direct: fc.integer({ min: 0, max: MAX_REQUESTS - 1 }),
   method: fc.constantFrom('ping', 'tools/list'),
   texts: fc.array(fc.string({ maxLength: 12 }), { minLength: 2 * MAX_REQUESTS, maxLength: 2 * MAX_REQUESTS }),
@@ -173,10 +174,15 @@ export async function checkForwardedHolds(slots: SlotContext, c: Value<typeof fo
 // 8. `kinds.length` streams opened one after another on one worker, then closed, then
 // MAX_STREAMS streams of kind `again` opened on it.
 type StreamKind = 'get' | 'listen';
+const streamKind = fc.constantFrom<StreamKind>('get', 'listen');
 export const streamsPastBound = fc.record({
   worker: fc.nat({ max: 2 }),
-  kinds: fc.array(fc.constantFrom<StreamKind>('get', 'listen'), { minLength: 1, maxLength: MAX_STREAMS + 3 }),
-  again: fc.constantFrom<StreamKind>('get', 'listen'),
+  // Half the time past the bound, so that refusals are seen in every run of the case.
+  kinds: fc.oneof(
+    fc.array(streamKind, { minLength: MAX_STREAMS + 1, maxLength: MAX_STREAMS + 3 }),
+    fc.array(streamKind, { minLength: 1, maxLength: MAX_STREAMS + 3 }),
+  ),
+  again: streamKind,
 });
 
 const LISTEN_META = {
