@@ -10,8 +10,13 @@
  * arrive hold no slot; 2. GET and DELETE bodies are refused unread; 3. batches without
  * MCP-Protocol-Version follow the negotiated version and count each call; 4. an id in flight is
  * refused; 5. paths shaped like MCP endpoints answer JSON 404. Case 6 (the example exits 1 when it
- * cannot bind its port) is test/e2e/example-port-in-use.test.ts. The cluster runs with a short
- * body timeout and few slots per worker and per session (FUZZ_CLUSTER_ENV) so that they are reached.
+ * cannot bind its port) is test/e2e/example-port-in-use.test.ts. Then the per-worker bounds, on
+ * chosen workers (test/helpers/fuzz-slots.ts): 7. calls held in flight through worker B on
+ * sessions owned by A take B's slots only, none of A's; 8. open streams (GET, 2026-07-28 listen)
+ * past maxOpenStreams are refused with a 503 JSON-RPC error (asserted in that case: the no-5xx rule
+ * stands for every other input), and a closed stream frees its slot. The cluster runs with a short
+ * body timeout and few slots per worker, per session and for streams (FUZZ_CLUSTER_ENV) so that
+ * they are reached.
  */
 import fc from 'fast-check';
 import { type ExampleCluster, startExampleCluster } from '../helpers/example-cluster';

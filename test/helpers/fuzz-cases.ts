@@ -1,9 +1,10 @@
 /**
  * The fuzz test's hardening tests: one property per hardening case (1–5 of the hostile-run
- * findings; 6, a port the example cannot bind, is test/e2e/example-port-in-use.test.ts), each
- * against the fuzz test's running cluster, each bounded in runs and in time like the main run.
- * After each: no worker lost, and every worker holds the sessions it held before (no case opened
- * or lost one).
+ * findings; 6, a port the example cannot bind, is test/e2e/example-port-in-use.test.ts; 7 and 8,
+ * the per-worker bounds on hops and on streams, test/helpers/fuzz-slots.ts), each against the fuzz
+ * test's running cluster, each bounded in runs and in time like the main run. After each: no
+ * worker lost, and every worker holds the sessions it held before (no case opened or lost one;
+ * 7 and 8 open theirs before and end them after).
  */
 import fc from 'fast-check';
 import type { ExampleCluster } from './example-cluster';
@@ -12,11 +13,22 @@ import {
   checkBodiedGetOrDelete,
   checkShapedPath,
   checkStalledBody,
+  ENDPOINT,
   type FuzzContext,
+  MAX_STREAMS,
   shapedPath,
   stalledBody,
 } from './fuzz-hardening';
 import { checkHeaderlessBatch, checkInFlightId, headerlessBatch, inFlightId, sessionCounts } from './fuzz-sessions';
+import {
+  CONFORMANCE,
+  checkForwardedHolds,
+  checkStreamsPastBound,
+  forwardedHolds,
+  ownedSessions,
+  type SlotContext,
+  streamsPastBound,
+} from './fuzz-slots';
 
 /** FUZZ_RUNS scales every case's runs (2500, the default, is 1×); each case gets half the time limit. */
 const SCALE = Number(process.env.FUZZ_RUNS ?? 2500) / 2500;
@@ -94,6 +106,39 @@ export function hardeningCases(get: () => { cluster: ExampleCluster; ctx: FuzzCo
     async () => {
       await generated(shapedPath, checkShapedPath, 500, 100);
     },
+    timeout,
+  );
+
+  /** Runs `body` with `count` sessions on `path` owned by each worker, ended afterwards. */
+  async function withOwnedSessions(path: string, count: number, capabilities: object, body: (slots: SlotContext) => Promise<void>) {
+    const { cluster } = get();
+    const slots = await ownedSessions(cluster.url, [...cluster.workers.keys()], path, count, capabilities);
+    // A failed case's error is the one reported, not that of ending its sessions.
+    await body(slots).catch(async (error: unknown) => {
+      await slots.end().catch(() => {});
+      throw error;
+    });
+    await slots.end();
+  }
+
+  test(
+    '7. calls in flight forwarded from B to their owner A take slots on B only: A serves a request of its own, B is full at its bound',
+    () =>
+      withOwnedSessions(CONFORMANCE, 3, { sampling: {} }, async (slots) => {
+        const outcomes = (await generated(forwardedHolds, (_, c) => checkForwardedHolds(slots, c), 30, 8)).flat();
+        expect(outcomes).toContain('receiver full');
+        expect(outcomes).toContain('owner over its bound if hops counted');
+      }),
+    timeout,
+  );
+
+  test(
+    '8. open streams (GET, 2026-07-28 listen) are bounded per worker: past maxOpenStreams a 503 JSON-RPC error, and a closed stream frees its slot',
+    () =>
+      withOwnedSessions(ENDPOINT.alpha, MAX_STREAMS + 3, {}, async (slots) => {
+        const outcomes = (await generated(streamsPastBound, (_, c) => checkStreamsPastBound(slots, c), 30, 8)).flat();
+        for (const kind of ['get', 'listen']) expect(outcomes).toContain(`${kind} refused`);
+      }),
     timeout,
   );
 }

@@ -12,10 +12,12 @@ import { ACCEPT, rpc } from './gateway';
 export const BODY_TIMEOUT_MS = 300;
 export const MAX_REQUESTS = 4;
 export const MAX_PER_SESSION = 4;
+export const MAX_STREAMS = 3;
 export const FUZZ_CLUSTER_ENV = {
   MCP_AFFINITY_BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
   MCP_AFFINITY_MAX_REQUESTS: String(MAX_REQUESTS),
   MCP_AFFINITY_MAX_PER_SESSION: String(MAX_PER_SESSION),
+  MCP_AFFINITY_MAX_STREAMS: String(MAX_STREAMS),
   MCP_AFFINITY_DEBUG: '1',
 };
 /** A stalled connection still open this long after the body timeout is a hang: the case fails. */

@@ -125,9 +125,11 @@ export interface PostStream {
   readonly ended: Promise<any[]>;
 }
 
-export function postStream(url: string, headers: Record<string, string>, body: unknown): Promise<PostStream> {
+/** Over a new connection, or over `socket` (one held by a chosen worker: test/helpers/fuzz-workers.ts). */
+export function postStream(url: string, headers: Record<string, string>, body: unknown, socket?: net.Socket): Promise<PostStream> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers, agent: false }, (res) => {
+    const via = socket ? { createConnection: () => socket } : { agent: false as const };
+    const req = http.request(url, { method: 'POST', headers, ...via }, (res) => {
       const messages: any[] = [];
       const waiters: Array<() => void> = [];
       let buffer = '';
