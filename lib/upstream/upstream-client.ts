@@ -57,18 +57,43 @@ export interface ConnectionHooks {
 
 const SEVERITY = new Map<LoggingLevel, number>(LoggingLevelSchema.options.map((level, index) => [level, index]));
 
+/** Whether a call's failure is the upstream's own answer (it finished), not a cancellation or a timeout. */
+const answered = (error: unknown): boolean =>
+  error instanceof McpError && error.code !== ErrorCode.RequestTimeout && error.code !== ErrorCode.ConnectionClosed;
+
 /**
- * The call a message relates to: the one whose stream carried it (HTTP). Over stdio nothing says
- * so: the one call in flight on the process, if there is exactly one (with several, no one can
- * tell which, and nothing is guessed).
+ * The calls in flight on a stdio process, for the messages that say nothing of their call. Only
+ * one call in flight can be told; and once a call ended without the upstream's answer (cancelled,
+ * timed out), that call may still be running there and send, so none can be told any more: a
+ * question must never reach another caller's client.
  */
-function relatedCall(inFlight: ReadonlySet<UpstreamCall> | undefined): UpstreamCall | undefined {
-  const call = currentCall();
-  if (call || !inFlight || inFlight.size !== 1) return call;
-  return inFlight.values().next().value;
+class StdioCalls {
+  private readonly calls = new Set<UpstreamCall>();
+  private abandoned = false;
+
+  only(): UpstreamCall | undefined {
+    return !this.abandoned && this.calls.size === 1 ? this.calls.values().next().value : undefined;
+  }
+
+  async carry<T>(call: UpstreamCall, run: () => Promise<T>): Promise<T> {
+    this.calls.add(call);
+    try {
+      return await run();
+    } catch (error) {
+      if (!answered(error)) this.abandoned = true;
+      throw error;
+    } finally {
+      this.calls.delete(call);
+    }
+  }
 }
 
-function questionCall(what: string, inFlight: ReadonlySet<UpstreamCall> | undefined): HandlerContext {
+/** The call a message relates to: the one whose stream carried it (HTTP), or the one a stdio process can tell. */
+function relatedCall(stdio: StdioCalls | undefined): UpstreamCall | undefined {
+  return currentCall() ?? stdio?.only();
+}
+
+function questionCall(what: string, inFlight: StdioCalls | undefined): HandlerContext {
   const call = relatedCall(inFlight);
   if (!call)
     throw new McpError(
@@ -91,7 +116,7 @@ function relayedCapabilities(session: SessionLink | undefined): ClientCapabiliti
   };
 }
 
-function relay(client: Client, capabilities: ClientCapabilities, hooks: ConnectionHooks, inFlight?: ReadonlySet<UpstreamCall>): void {
+function relay(client: Client, capabilities: ClientCapabilities, hooks: ConnectionHooks, inFlight?: StdioCalls): void {
   const { session } = hooks;
   if (capabilities.sampling) {
     client.setRequestHandler(CreateMessageRequestSchema, (request) =>
@@ -126,8 +151,8 @@ export async function openConnection(config: UpstreamConfig, hooks: ConnectionHo
   const { transport: spec, timeoutMs } = config;
   const capabilities = relayedCapabilities(hooks.session);
   const client = new Client({ name: 'express-mcp-affinity', version: PACKAGE_VERSION }, { capabilities });
-  const inFlight = new Set<UpstreamCall>();
-  relay(client, capabilities, hooks, spec.kind === 'stdio' ? inFlight : undefined);
+  const stdio = spec.kind === 'stdio' ? new StdioCalls() : undefined;
+  relay(client, capabilities, hooks, stdio);
   const transport =
     spec.kind === 'http'
       ? new StreamableHTTPClientTransport(spec.url, {
@@ -159,14 +184,7 @@ export async function openConnection(config: UpstreamConfig, hooks: ConnectionHo
   }
   return {
     client,
-    carry: async (call, run) => {
-      inFlight.add(call);
-      try {
-        return await run();
-      } finally {
-        inFlight.delete(call);
-      }
-    },
+    carry: (call, run) => (stdio ? stdio.carry(call, run) : run()),
     onProgress: (token, listener) => {
       progress.set(token, listener);
       return () => progress.delete(token);

@@ -196,10 +196,13 @@ function suite(
      * resources show there when the calls go through that session too, `sessions: 'shared'`
      * (stdio's default; over HTTP a pair of gateways in that mode, for this test).
      */
-    async function sharedSetup(): Promise<{ setup: Setup; close(): Promise<void> }> {
-      if (!upstreamProcess.url) return { setup, close: async () => {} };
+    async function sharedSetup(fresh = false): Promise<{ setup: Setup; close(): Promise<void> }> {
+      if (!upstreamProcess.url && !fresh) return { setup, close: async () => {} };
       const store = new MemoryStore();
-      const parts = [0, 1].map(() => upstream({ url: upstreamProcess.url!, sessions: 'shared', timeoutMs: 10_000 }, quiet));
+      const { url, command, args } = upstreamProcess;
+      const parts = [0, 1].map(() =>
+        upstream(url ? { url, sessions: 'shared', timeoutMs: 10_000 } : { command: command!, args, timeoutMs: 10_000 }, quiet),
+      );
       const shared = parts.map((part) => createCatalog({ ev: { ...part } }, { logger: quiet }));
       await Promise.all(parts.map((part) => (part.upstreams[0] as Upstream).ready()));
       const [a, b] = [await startGateway({ store, catalog: shared[0]! }), await startGateway({ store, catalog: shared[1]! })];
@@ -238,8 +241,11 @@ function suite(
     });
 
     // Over stdio nothing says which call the upstream's request belongs to: the one in flight.
+    // Over stdio on processes of its own: the cancellations above left the suite's processes with
+    // calls that ended without their answer, after which no question is relayed there.
     test('sampling: trigger-sampling-request reaches the downstream client’s handler', async () => {
-      const { client, connect } = clientFor(setup, false, { sampling: {} });
+      const own = upstreamProcess.url ? { setup, close: async () => {} } : await sharedSetup(true);
+      const { client, connect } = clientFor(own.setup, false, { sampling: {} });
       client.setRequestHandler(CreateMessageRequestSchema, async () => ({
         role: 'assistant',
         model: 'test-model',
@@ -252,6 +258,7 @@ function suite(
         expect(JSON.stringify(result.content)).toContain('sampled by the downstream client');
       } finally {
         await client.close();
+        await own.close();
       }
     });
 

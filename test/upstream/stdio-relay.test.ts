@@ -9,6 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createCatalog, type MemoryCatalog, newConnectionFetch, upstream } from '../../lib/index';
 import { type RunningGateway, startGateway } from '../helpers/gateway';
+import { deferred } from '../helpers/wait';
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 const text = (result: Record<string, unknown>) => (result.content as Array<{ text: string }>)[0]!.text;
@@ -48,6 +49,49 @@ describe('sampling through a stdio upstream', () => {
       expect(asked).toEqual(['alice']);
     } finally {
       await alice.close();
+    }
+  });
+
+  test('after a call ended without the upstream’s answer (cancelled), no question is sent to anyone on that process', async () => {
+    // Its own gateway and process: the mark lasts as long as the connection.
+    const part = upstream(
+      { command: process.execPath, args: [path.resolve(__dirname, '../fixtures/stdio-upstream.mjs')], prefix: 'io_' },
+      quiet,
+    );
+    const own = createCatalog({ fed: { ...part } }, { logger: quiet });
+    await part.upstreams[0]!.ready();
+    const other = await startGateway({ catalog: own });
+    const asked: string[] = [];
+    const c = (name: string) => {
+      const cl = new Client({ name, version: '1' }, { capabilities: { sampling: {} } });
+      cl.setRequestHandler(CreateMessageRequestSchema, async () => {
+        asked.push(name);
+        return { role: 'assistant', model: 'm', content: { type: 'text', text: `from ${name}` } };
+      });
+      return cl;
+    };
+    const [alice, bob] = [c('alice'), c('bob')];
+    try {
+      for (const cl of [alice, bob])
+        await cl.connect(new StreamableHTTPClientTransport(new URL('/servers/fed/mcp', other.url), { fetch: newConnectionFetch() }));
+      // alice's call waits upstream for a second one that never comes; she gives up.
+      const controller = new AbortController();
+      const waiting = deferred();
+      const held = alice.callTool({ name: 'io_ask', arguments: { together: 2 } }, undefined, {
+        signal: controller.signal,
+        onprogress: () => waiting.resolve(),
+      });
+      await waiting.promise; // the upstream runs it
+      controller.abort(new Error('alice gave up'));
+      await expect(held).rejects.toThrow();
+      // bob's call is the only one in flight, but alice's may still run upstream: his question is refused.
+      expect(text(await bob.callTool({ name: 'io_ask', arguments: {} }))).toMatch(/^refused: /);
+      expect(asked).toEqual([]);
+    } finally {
+      await alice.close();
+      await bob.close();
+      await other.close();
+      await own.close();
     }
   });
 
