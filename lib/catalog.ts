@@ -106,8 +106,6 @@ export class MemoryCatalog implements Catalog {
   private readonly logger: Logger;
   private readonly listeners = new Set<(serverId: string, kinds: readonly ListKind[]) => void>();
   private readonly resourceListeners = new Set<(serverId: string, uri: string) => void>();
-  /** Each server's lists as listeners were last told of them (the arrays, not copies of items). */
-  private readonly told = new Map<string, ServerEntry>();
   /** The unscoped view, rebuilt only when something changes. */
   private all: ServerEntry | undefined;
 
@@ -287,17 +285,11 @@ export class MemoryCatalog implements Catalog {
 
   /** Sets (or, undefined, removes) a server's merged items and tells listeners which lists changed. */
   private replace(serverId: string, entry: ServerEntry | undefined): void {
-    // Compared with what was last told: an entry can be the server's own, changed in place.
-    const before = this.told.get(serverId);
+    const before = this.servers.get(serverId);
     // Joining or leaving the unscoped view changes every list an unscoped session sees.
     const kinds = before && entry && before.unscoped !== entry.unscoped ? LIST_KINDS : changedKinds(before, entry);
-    if (entry) {
-      this.servers.set(serverId, entry);
-      this.told.set(serverId, { ...entry });
-    } else {
-      this.servers.delete(serverId);
-      this.told.delete(serverId);
-    }
+    if (entry) this.servers.set(serverId, entry);
+    else this.servers.delete(serverId);
     this.all = undefined;
     if (kinds.length > 0) for (const listener of this.listeners) listener(serverId, kinds);
   }

@@ -21,7 +21,9 @@ export function mergeUpstreams<E extends Entry>(
   offered: ReadonlyMap<UpstreamSource, UpstreamItems>,
   logger: Logger,
 ): E {
-  if (offered.size === 0) return local;
+  // Never the server's own entry itself: it changes in place (addTool), and what listeners were
+  // told must stay as it was, to say which lists changed.
+  if (offered.size === 0) return { ...local };
   const merged = {
     ...local,
     tools: [...local.tools],

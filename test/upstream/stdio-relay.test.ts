@@ -14,14 +14,15 @@ import { deferred } from '../helpers/wait';
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 const text = (result: Record<string, unknown>) => (result.content as Array<{ text: string }>)[0]!.text;
 
+/** The test fixture's stdio MCP server as an upstream: one process per call of this. */
+const stdioUpstream = () =>
+  upstream({ command: process.execPath, args: [path.resolve(__dirname, '../fixtures/stdio-upstream.mjs')], prefix: 'io_' }, quiet);
+
 describe('sampling through a stdio upstream', () => {
   let gateway: RunningGateway;
   let catalog: MemoryCatalog;
   beforeAll(async () => {
-    const part = upstream(
-      { command: process.execPath, args: [path.resolve(__dirname, '../fixtures/stdio-upstream.mjs')], prefix: 'io_' },
-      quiet,
-    );
+    const part = stdioUpstream();
     catalog = createCatalog({ fed: { ...part } }, { logger: quiet });
     await part.upstreams[0]!.ready();
     gateway = await startGateway({ catalog });
@@ -31,13 +32,14 @@ describe('sampling through a stdio upstream', () => {
     await catalog?.close();
   });
 
-  async function client(name: string, asked: string[]): Promise<Client> {
+  /** A client of `on` (the suite's gateway by default) whose sampling answers are recorded in `asked`. */
+  async function client(name: string, asked: string[], on: RunningGateway = gateway): Promise<Client> {
     const c = new Client({ name, version: '1' }, { capabilities: { sampling: {} } });
     c.setRequestHandler(CreateMessageRequestSchema, async () => {
       asked.push(name);
       return { role: 'assistant', model: 'm', content: { type: 'text', text: `from ${name}` } };
     });
-    await c.connect(new StreamableHTTPClientTransport(new URL('/servers/fed/mcp', gateway.url), { fetch: newConnectionFetch() }));
+    await c.connect(new StreamableHTTPClientTransport(new URL('/servers/fed/mcp', on.url), { fetch: newConnectionFetch() }));
     return c;
   }
 
@@ -54,26 +56,13 @@ describe('sampling through a stdio upstream', () => {
 
   test('after a call ended without the upstream’s answer (cancelled), no question is sent to anyone on that process', async () => {
     // Its own gateway and process: the mark lasts as long as the connection.
-    const part = upstream(
-      { command: process.execPath, args: [path.resolve(__dirname, '../fixtures/stdio-upstream.mjs')], prefix: 'io_' },
-      quiet,
-    );
+    const part = stdioUpstream();
     const own = createCatalog({ fed: { ...part } }, { logger: quiet });
     await part.upstreams[0]!.ready();
     const other = await startGateway({ catalog: own });
     const asked: string[] = [];
-    const c = (name: string) => {
-      const cl = new Client({ name, version: '1' }, { capabilities: { sampling: {} } });
-      cl.setRequestHandler(CreateMessageRequestSchema, async () => {
-        asked.push(name);
-        return { role: 'assistant', model: 'm', content: { type: 'text', text: `from ${name}` } };
-      });
-      return cl;
-    };
-    const [alice, bob] = [c('alice'), c('bob')];
+    const [alice, bob] = [await client('alice', asked, other), await client('bob', asked, other)];
     try {
-      for (const cl of [alice, bob])
-        await cl.connect(new StreamableHTTPClientTransport(new URL('/servers/fed/mcp', other.url), { fetch: newConnectionFetch() }));
       // alice's call waits upstream for a second one that never comes; she gives up.
       const controller = new AbortController();
       const waiting = deferred();
