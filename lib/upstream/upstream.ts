@@ -49,8 +49,6 @@ export class Upstream implements UpstreamSource {
   private readonly watchers = new Set<(items: UpstreamItems) => void>();
   private closed = false;
   private unavailable = false;
-  /** The unavailable warning was logged: once until the upstream answers again. */
-  private warnedUnavailable = false;
   /** Failures in a row (unreachable, closed, timed out), and until when the circuit stays open. */
   private failures = 0;
   private openUntil = 0;
@@ -97,11 +95,11 @@ export class Upstream implements UpstreamSource {
   private firstConnect(delayMs = FIRST_RETRY_MS): Promise<void> {
     return this.connect().catch((error: unknown) => {
       if (this.closed) return;
-      if (!this.warnedUnavailable)
+      // Said once: `unavailable` is cleared only when a connection has listed it.
+      if (!this.unavailable)
         this.logger.warn(
           `[express-mcp-affinity] upstream ${this.name} is unavailable: ${String(error)}; its items are left out until it answers`,
         );
-      this.warnedUnavailable = true;
       this.unavailable = true;
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
@@ -154,7 +152,6 @@ export class Upstream implements UpstreamSource {
     if (this.closed) return void (await connection.close());
     this.shared = connection;
     this.unavailable = false;
-    this.warnedUnavailable = false;
   }
 
   /** A downstream session's own upstream session (per-client), subscribed again to what it subscribed to. */
